@@ -1,0 +1,248 @@
+"""The ``hostline`` command: serve, plugins, routes, check, push, outbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ChannelCommon, ChannelSpec, Config, load_config
+from .errors import ConfigError, HostlineError, PluginError
+
+__all__ = ["main"]
+
+log = logging.getLogger("hostline.cli")
+
+
+def _config(path: str | None) -> Config:
+    """The config file, or the no-file default: every installed channel that
+    needs no secret (the Responses channel) serving the echo target."""
+    config = load_config(path)
+    if config.path is None:
+        from .plugins import CHANNELS_GROUP, Channel, entry_points
+
+        channels = {}
+        for name, ep in sorted(entry_points(CHANNELS_GROUP).items()):
+            try:
+                cls = ep.load()
+            except Exception:  # noqa: BLE001, S112 - a broken optional plugin is skipped here
+                continue
+            if isinstance(cls, type) and issubclass(cls, Channel) and not cls.needs_secrets:
+                channels[name] = ChannelSpec(name, ChannelCommon(plugin=name), {})
+        config = Config(None, config.host, channels, {})
+    return config
+
+
+def _host(args: argparse.Namespace) -> Any:
+    from .host import Host
+
+    return Host(_config(args.config))
+
+
+def _fail(exc: Exception) -> int:
+    print(f"hostline: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
+    from hypercorn.config import Config as HyperConfig
+
+    host = _host(args)
+    bind = args.bind or host.config.host.bind
+    workers = args.workers or host.config.host.workers
+    hc = HyperConfig()
+    hc.bind = [bind]
+    hc.graceful_timeout = host.config.host.shutdown_grace
+    hc.accesslog = None
+    hc.errorlog = "-"
+    hc.keep_alive_timeout = 75
+    if workers > 1:
+        from hypercorn.run import run
+
+        os.environ["HOSTLINE_WORKER_CONFIG"] = str(Path(args.config).resolve()) \
+            if args.config else ""
+        hc.application_path = "hostline._worker:app"
+        hc.workers = workers
+        print(f"hostline: serving on http://{bind} with {workers} workers", file=sys.stderr)
+        return run(hc)
+    from hypercorn.asyncio import serve
+
+    print(f"hostline: serving {host.target.name!r} on http://{bind} "
+          f"(channels: {', '.join(host.channels) or 'none'})", file=sys.stderr)
+
+    async def run_one() -> None:
+        async with host.lifespan():
+            await serve(host.build_app(lifespan=False), hc, mode="asgi")  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(run_one())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List installed entry points and which are enabled."""
+    from .plugins import CHANNELS_GROUP, PLUGINS_GROUP, TARGETS_GROUP, installed_plugins
+
+    config = _config(args.config)
+    enabled = {
+        CHANNELS_GROUP: {s.common.plugin: i for i, s in config.channels.items()},
+        PLUGINS_GROUP: {n: n for n in config.host.plugins},
+        TARGETS_GROUP: {config.host.target: "target"},
+    }
+    rows = []
+    for p in installed_plugins():
+        on = enabled[p.group].get(p.name)
+        rows.append({"group": p.group, "name": p.name, "distribution": p.distribution,
+                     "version": p.version, "entry_point": p.value,
+                     "enabled": on is not None, "instance": on})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = f"enabled ({r['instance']})" if r["enabled"] else "installed"
+        print(f"{r['group']:18} {r['name']:16} {r['distribution'] or '-'} {r['version'] or '-'}"
+              f"  {r['entry_point']}  [{state}]")
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    """Print method, path and instance of every route."""
+    from starlette.routing import Mount, Route
+
+    host = _host(args)
+
+    def walk(prefix: str, instance: str, routes: Sequence[Any]) -> None:
+        for r in routes:
+            if isinstance(r, Mount):
+                walk(prefix + r.path, instance, r.routes)
+            elif isinstance(r, Route):
+                methods = ",".join(sorted((r.methods or {"GET"}) - {"HEAD"}))
+                print(f"{methods:12} {prefix + r.path:40} {instance or '-'}")
+
+    walk("", "host", [r for r in host.app.routes if not isinstance(r, Mount)])
+    for instance, route in host.routes():
+        walk("", instance, [route])
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config and plugins without serving."""
+    host = _host(args)
+    host.check_runtime()
+    print(f"ok: {host.config.source}: target {host.target.name!r}, channels: "
+          f"{', '.join(host.channels) or 'none'}")
+    return 0
+
+
+async def _with_store(args: argparse.Namespace, fn: Any) -> Any:
+    config = _config(args.config)
+    from .store import SQLiteStore
+
+    store = SQLiteStore(config.state_dir / "hostline.sqlite3")
+    await store.open()
+    try:
+        return await fn(store, config)
+    finally:
+        await store.close()
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Queue a push; a running server on the same state dir delivers it."""
+    from .types import Destination, Message
+
+    async def go(store: Any, config: Config) -> int:
+        if args.channel not in config.channels:
+            raise ConfigError(f"{config.source}: no channel instance {args.channel!r}")
+        import uuid
+
+        dest = Destination(args.channel, args.to)
+        task_id = await store.enqueue(
+            "push", {"destination": dest.to_json(),
+                     "message": Message.assistant(args.text).to_json()},
+            partition=f"push:{dest.channel}:{dest.address}", key=uuid.uuid4().hex)
+        print(f"queued push {task_id} to {args.channel}:{args.to}")
+        return 0
+
+    return int(asyncio.run(_with_store(args, go)))
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """List outbox tasks, or retry a dead one."""
+    async def go(store: Any, config: Config) -> int:
+        if args.action == "retry":
+            if args.id is None:
+                raise ConfigError("outbox retry needs a task id")
+            if await store.retry_task(args.id):
+                print(f"task {args.id} queued again")
+                return 0
+            print(f"hostline: error: no dead task {args.id}", file=sys.stderr)
+            return 1
+        states = ["dead"] if args.failed else None
+        tasks = await store.list_tasks(states, limit=args.limit)
+        for t in tasks:
+            dest = t.payload.get("destination", {})
+            where = f"{dest.get('channel')}:{dest.get('address')}" if dest else t.partition
+            print(f"{t.id:8} {t.kind:10} {t.state:8} attempts={t.attempts} {where} "
+                  f"{t.last_error or ''}".rstrip())
+        if not tasks:
+            print("no dead tasks" if args.failed else "outbox is empty")
+        return 0
+
+    return int(asyncio.run(_with_store(args, go)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="hostline",
+                                     description="Serve one agent behind many chat channels.")
+    parser.add_argument("--log-level", default=os.environ.get("HOSTLINE_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", "-c", default=None,
+                       help="config file (default: ./hostline.toml if present)")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("serve", cmd_serve, "serve the target on every configured channel")
+    p.add_argument("--bind", "-b", default=None, help="HOST:PORT (default from [host] bind)")
+    p.add_argument("--workers", "-w", type=int, default=None, help="worker processes")
+    p = add("plugins", cmd_plugins, "list installed and enabled plugins")
+    p.add_argument("--json", action="store_true")
+    add("routes", cmd_routes, "list HTTP routes")
+    add("check", cmd_check, "validate the config without serving")
+    p = add("push", cmd_push, "queue a proactive message")
+    p.add_argument("--channel", required=True)
+    p.add_argument("--to", required=True, help="native address (chat id, conversation id)")
+    p.add_argument("text")
+    p = add("outbox", cmd_outbox, "list outbox tasks; 'outbox retry ID' retries a dead one")
+    p.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
+    p.add_argument("id", nargs="?", type=int)
+    p.add_argument("--failed", action="store_true", help="only dead-lettered tasks")
+    p.add_argument("--limit", type=int, default=100)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hostline`` command. Exit code 2 on config or plugin errors."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except (ConfigError, PluginError, HostlineError) as exc:
+        return _fail(exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

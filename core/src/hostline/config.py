@@ -1,0 +1,391 @@
+"""Loading and validating ``hostline.toml``.
+
+Every error is a :class:`hostline.ConfigError` whose message names the file,
+the table and the key. Values are never echoed back, so a mistyped secret
+does not end up in a log.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+
+from .errors import ChannelConfigurationError, ConfigError
+from .types import ResponseTarget
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "ChannelSpec",
+    "Config",
+    "HostConfig",
+    "Secret",
+    "load_config",
+    "structure",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A configured secret. ``str()`` and ``repr()`` never show it; call
+    :meth:`reveal` where the value is really needed."""
+
+    _value: str = attrs.field(alias="value")
+
+    def reveal(self) -> str:
+        """The secret value."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def secret(**kwargs: Any) -> Any:
+    """An attrs field holding a :class:`Secret` (``None`` unless required)."""
+    return attrs.field(metadata={"secret": True}, **kwargs)
+
+
+@attrs.frozen
+class OutboxConfig:
+    """``[host.outbox]``: the durable runner's retry policy and limits."""
+
+    max_attempts: int = 8
+    backoff_initial: float = 0.5
+    backoff_max: float = 300.0
+    lease_seconds: float = 30.0
+    concurrency: int = 16
+    poll_interval: float = 0.2
+    high_water: int = 50_000
+
+
+@attrs.frozen
+class HostConfig:
+    """``[host]``."""
+
+    target: str = "echo"
+    state_dir: str = ".hostline"
+    bind: str = "127.0.0.1:8000"
+    public_url: str | None = None
+    plugins: list[str] = attrs.field(factory=list)
+    history_limit: int = 50
+    max_body_bytes: int = 1024 * 1024
+    shutdown_grace: float = 10.0
+    workers: int = 1
+    allow_in_process_runner: bool = False
+    target_options: dict[str, Any] = attrs.field(factory=dict)
+    outbox: OutboxConfig = attrs.field(factory=OutboxConfig)
+
+
+@attrs.frozen
+class AllowConfig:
+    """``[channels.<instance>.allow]``: who may talk to this channel."""
+
+    native_ids: list[str] = attrs.field(factory=list)
+    linked_claims: dict[str, list[str]] = attrs.field(factory=dict)
+    policy: Literal["deny", "allow"] = "deny"
+
+
+@attrs.frozen
+class ChannelCommon:
+    """Keys every channel table accepts besides the plugin's own."""
+
+    plugin: str
+    response_target: str = "originating"
+    denied_reply: str = "Sorry, you are not allowed to use this bot."
+    allow: AllowConfig | None = None
+
+
+COMMON_KEYS = {f.name for f in attrs.fields(ChannelCommon)}
+
+
+@attrs.frozen
+class ChannelSpec:
+    """One ``[channels.<instance>]`` table before the plugin validates it."""
+
+    instance: str
+    common: ChannelCommon
+    options: dict[str, Any]
+
+
+@attrs.frozen
+class Config:
+    """A loaded configuration file (or the defaults when there is none)."""
+
+    path: Path | None
+    host: HostConfig
+    channels: dict[str, ChannelSpec]
+    plugin_options: dict[str, dict[str, Any]]
+
+    @property
+    def source(self) -> str:
+        """The file name used in error messages."""
+        return str(self.path) if self.path else "<defaults>"
+
+    @property
+    def state_dir(self) -> Path:
+        """``host.state_dir`` resolved against the config file's directory."""
+        p = Path(self.host.state_dir)
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return p
+
+    def channel_config(self, instance: str, schema: type[T] | None) -> T | dict[str, Any]:
+        """Validate a channel's own keys against the plugin's attrs ``schema``."""
+        spec = self.channels[instance]
+        if schema is None:
+            return dict(spec.options)
+        return structure(schema, spec.options, f"{self.source}: [channels.{instance}]",
+                         error=ChannelConfigurationError)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str, key: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where} key '{key}': environment variable {name} is not set")
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [_interpolate(v, where, key, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}", f"{key}.{k}" if key else k, env)
+                for k, v in value.items()}
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is Secret:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or tp is dict:
+        return "a table"
+    if attrs.has(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _describe(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _convert(tp: Any, value: Any, where: str, key: str, error: type[ConfigError]) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is Secret:
+        if not isinstance(value, str):
+            raise _Mismatch
+        return Secret(value)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, where, key, error)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise _Mismatch
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _Mismatch
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(_convert(item, v, where, f"{key}[{i}]", error))
+            except _Mismatch:
+                raise error(f"{where} key '{key}[{i}]': expected {_type_name(item)}, "
+                            f"got {_describe(v)}") from None
+        return out if origin is list else tuple(out)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is not Any:
+            return {k: _convert_checked(args[1], v, where, f"{key}.{k}", error)
+                    for k, v in value.items()}
+        return dict(value)
+    if attrs.has(tp):
+        if not isinstance(value, dict):
+            raise _Mismatch
+        return structure(tp, value, f"{where[:-1]}.{key}]" if where.endswith("]") else where,
+                         error=error)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Mismatch
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Mismatch
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise _Mismatch
+        return value
+    return value
+
+
+def _convert_checked(tp: Any, value: Any, where: str, key: str, error: type[ConfigError]) -> Any:
+    try:
+        return _convert(tp, value, where, key, error)
+    except _Mismatch:
+        raise error(f"{where} key '{key}': expected {_type_name(tp)}, "
+                    f"got {_describe(value)}") from None
+
+
+def structure(cls: type[T], data: Mapping[str, Any], where: str,
+              *, error: type[ConfigError] = ConfigError) -> T:
+    """Build the attrs class ``cls`` from a TOML table, with precise errors.
+
+    ``where`` is the ``"file: [table]"`` prefix used in messages. Unknown
+    keys are errors with a did-you-mean; values of fields marked secret are
+    wrapped in :class:`Secret`.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.alias or f.name: f for f in attrs.fields(cls)}  # type: ignore[misc]
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(sorted(fields))
+            raise error(f"{where} key '{key}': unknown key{hint}; known keys: {known}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is attrs.NOTHING:
+                raise error(f"{where} key '{name}': required key is missing")
+            continue
+        tp = hints[f.name]
+        if f.metadata.get("secret"):
+            tp = Secret | None if type(None) in typing.get_args(tp) else Secret
+        kwargs[name] = _convert_checked(tp, data[name], where, name, error)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise error(f"{where}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                env: Mapping[str, str] | None = None, required: bool = False) -> Config:
+    """Load ``path`` (default ``./hostline.toml``).
+
+    With no file and ``required`` false, returns the defaults: the echo
+    target and no channels (the CLI then enables every installed channel
+    that needs no secret).
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None
+    p = Path(path) if path is not None else Path("hostline.toml")
+    if not p.exists():
+        if explicit or required:
+            raise ConfigError(f"{p}: config file not found")
+        return Config(None, HostConfig(), {}, {})
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.__class__.__name__}") from None
+    return parse_config(raw, p, env)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path | None,
+                 env: Mapping[str, str] | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    env = os.environ if env is None else env
+    src = str(path) if path else "<config>"
+    for key in raw:
+        if key not in ("host", "channels", "plugins"):
+            close = difflib.get_close_matches(key, ["host", "channels", "plugins"], n=1)
+            hint = f" (did you mean '[{close[0]}]'?)" if close else ""
+            raise ConfigError(f"{src}: [{key}]: unknown table{hint}; known: host, channels, plugins")
+
+    def table(value: Any, name: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{src}: [{name}]: expected a table, got {_describe(value)}")
+        return value
+
+    host_raw = _interpolate(table(raw.get("host", {}), "host"), f"{src}: [host]", "", env)
+    host = structure(HostConfig, host_raw, f"{src}: [host]")
+    channels: dict[str, ChannelSpec] = {}
+    for instance, body in table(raw.get("channels", {}), "channels").items():
+        where = f"{src}: [channels.{instance}]"
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", instance):
+            raise ConfigError(f"{where}: instance names are lowercase letters, digits, '-' "
+                              "and '_' (they become URL path segments)")
+        body = _interpolate(table(body, f"channels.{instance}"), where, "", env)
+        common_raw = {k: v for k, v in body.items() if k in COMMON_KEYS}
+        common_raw.setdefault("plugin", instance)
+        common = structure(ChannelCommon, common_raw, where, error=ChannelConfigurationError)
+        try:
+            ResponseTarget.parse(common.response_target)
+        except ValueError as exc:
+            raise ChannelConfigurationError(f"{where} key 'response_target': {exc}") from None
+        if common.allow is not None:
+            _check_allow(common.allow, f"{src}: [channels.{instance}.allow]")
+        options = {k: v for k, v in body.items() if k not in COMMON_KEYS}
+        channels[instance] = ChannelSpec(instance, common, options)
+    plugins = {
+        name: _interpolate(table(body, f"plugins.{name}"), f"{src}: [plugins.{name}]", "", env)
+        for name, body in table(raw.get("plugins", {}), "plugins").items()
+    }
+    return Config(path, host, channels, plugins)
+
+
+def _check_allow(allow: AllowConfig, where: str) -> None:
+    if allow.policy == "deny" and not allow.native_ids and not allow.linked_claims:
+        raise ChannelConfigurationError(
+            f"{where} key 'native_ids': an allow table needs native_ids or linked_claims "
+            "(or policy = \"allow\")"
+        )
+    for claim, values in allow.linked_claims.items():
+        if not values:
+            raise ChannelConfigurationError(f"{where} key 'linked_claims.{claim}': empty list")

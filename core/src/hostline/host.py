@@ -1,0 +1,574 @@
+"""The :class:`Host`: plugins, sessions, runs, delivery and the ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import attrs
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from . import builtins
+from .auth import Allowed, Allowlist, AuthorizationResult, Denied, LinkedClaimAllowlist, \
+    LinkRequired, combine, decide
+from .config import Config, HostConfig
+from .delivery import LinkPolicy, ResponseContext, resolve
+from .errors import HostlineError, PermanentDeliveryError, Reject
+from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, error_response
+from .isolation import IsolationMiddleware, current_isolation
+from .plugins import TARGETS_GROUP, Channel, build_channel, entry_points, load_plugin, \
+    make_plugin_manager, register
+from .runner import Runner
+from .store import SQLiteStore, Store, Task
+from .targets import Target, load_target
+from .types import AllowlistDecision, AuthorizationContext, Destination, Identity, \
+    IsolationKeys, Message, ResponseTarget, RunRequest, RunResult, RunUpdate
+
+log = logging.getLogger("hostline")
+
+__all__ = ["Command", "CommandContext", "Host", "StartupError", "Turn"]
+
+EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
+                 "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
+
+
+class StartupError(HostlineError):
+    """One or more lifespans failed to start; the message lists all of them."""
+
+
+@attrs.frozen
+class CommandContext:
+    """What a command handler gets."""
+
+    host: Host
+    channel: str
+    scope: str
+    identity: Identity | None
+    args: str
+    isolation: IsolationKeys
+
+
+@attrs.frozen
+class Command:
+    """A chat command: ``/name args``. ``handler(ctx)`` returns the reply text."""
+
+    name: str
+    description: str
+    handler: Any
+
+
+async def _await_maybe(value: Any) -> Any:
+    while inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+class Turn:
+    """One run of the target for one incoming message.
+
+    Get one from :meth:`Host.begin_turn`, then either ``await turn.run()`` or
+    ``async for update in turn.stream()``. Afterwards :attr:`result` holds the
+    target's result and :attr:`reply` what the originating channel should
+    send (after response hooks; ``None`` when nothing goes back there).
+    Deliveries to other destinations are already committed to the outbox.
+    """
+
+    def __init__(self, host: Host, request: RunRequest) -> None:
+        self.host = host
+        self.request = request
+        self.run_id = uuid.uuid4().hex
+        self.result: RunResult | None = None
+        self.reply: RunResult | None = None
+
+    async def run(self) -> RunResult | None:
+        """Run the target to completion; returns :attr:`reply`."""
+        async with self.host._track():
+            self.result = await self.host.target.run(self.request)
+            await self._finish(self.result)
+        return self.reply
+
+    async def stream(self) -> AsyncIterator[RunUpdate]:
+        """Yield the target's updates; history and delivery happen at the end.
+
+        If the consumer stops early (a client disconnect), what was produced
+        so far is saved as an incomplete result.
+        """
+        text: list[str] = []
+        parts: list[Any] = []
+        status = "incomplete"
+        async with self.host._track():
+            try:
+                async for update in self.host.target.stream(self.request):
+                    text.append(update.delta)
+                    if update.part is not None:
+                        parts.append(update.part)
+                    yield update
+                status = "completed"
+            finally:
+                content: list[Any] = ["".join(text)] if any(text) else []
+                message = Message("assistant", tuple(content) + tuple(parts))  # type: ignore[arg-type]
+                self.result = RunResult((message,), status=status)  # type: ignore[arg-type]
+                if status == "completed" or any(text):
+                    await asyncio.shield(self._finish(self.result))
+
+    async def _finish(self, result: RunResult) -> None:
+        host, req = self.host, self.request
+        await host.store.save_turn(req.session, [*req.input, *result.messages],
+                                   host.config.host.history_limit)
+        await host._deliver_result(self, result)
+
+
+class Host:
+    """Serves one target behind the configured channels.
+
+    Build it from a :class:`hostline.config.Config` (``Host.from_config``) or
+    programmatically; ``host.app`` is the ASGI application.
+    """
+
+    def __init__(self, config: Config | None = None, *, target: Any = None,
+                 store: Store | None = None, plugins: Iterable[Any] = ()) -> None:
+        self.config = config or Config(None, HostConfig(), {}, {})
+        self.pm = make_plugin_manager()
+        self.channels: dict[str, Channel] = {}
+        self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
+        self.runner = Runner(self.store, self.config.host.outbox)
+        self.link_policy = LinkPolicy()
+        self.metrics: Counter[str] = Counter()
+        self.ready = False
+        self._app: Starlette | None = None
+        self._active_runs = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        source = self.config.source
+        if target is not None:
+            self.target = target if isinstance(target, Target) else Target(
+                getattr(target, "__name__", "target"), target)
+        else:
+            self.target = load_target(self.config.host.target, self.config.host.target_options,
+                                      entry_points(TARGETS_GROUP), source)
+        register(self.pm, builtins, "hostline.builtins", "built-in plugin hostline.builtins")
+        for instance in self.config.channels:
+            channel = build_channel(self, instance)
+            register(self.pm, channel, instance,
+                     f"channel {instance!r} (plugin {self.config.channels[instance].common.plugin!r})")
+            self.channels[instance] = channel
+        for name in self.config.host.plugins:
+            register(self.pm, load_plugin(name), name, f"plugin {name!r}")
+        for i, plugin in enumerate(plugins):
+            register(self.pm, plugin, getattr(plugin, "__name__", f"plugin-{i}"),
+                     f"plugin {plugin!r}")
+
+    def __repr__(self) -> str:
+        return f"<Host target={self.target.name!r} channels={list(self.channels)}>"
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Host:
+        """Load ``hostline.toml`` and build the host."""
+        from .config import load_config
+
+        return cls(load_config(path), **kwargs)
+
+    # hooks ------------------------------------------------------------------
+    def _impls(self, name: str) -> list[Any]:
+        """Implementations in call order (pluggy's: last registered first)."""
+        return [i for i in reversed(getattr(self.pm.hook, name).get_hookimpls())
+                if not (i.hookwrapper or i.wrapper)]
+
+    @staticmethod
+    def _call(impl: Any, **kwargs: Any) -> Any:
+        return impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+
+    async def collect(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call a *collect* hook; await results; flatten lists; drop ``None``."""
+        out: list[Any] = []
+        for value in getattr(self.pm.hook, name)(**kwargs):
+            value = await _await_maybe(value)
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple)):
+                out.extend(v for v in value if v is not None)
+            else:
+                out.append(value)
+        return out
+
+    # app ----------------------------------------------------------------------
+    @property
+    def app(self) -> Any:
+        """The ASGI application (built once)."""
+        if self._app is None:
+            self._app = self.build_app()
+        return self._app
+
+    def routes(self) -> list[tuple[str, BaseRoute]]:
+        """``(instance or "", route)`` for every plugin route, mount points applied."""
+        out: list[tuple[str, BaseRoute]] = []
+        for impl in self._impls("hostline_routes"):
+            routes = self._call(impl, host=self) or []
+            if isinstance(impl.plugin, Channel):
+                out.append((impl.plugin.name, Mount(f"/{impl.plugin.name}", routes=routes)))
+            else:
+                out.extend(("", r) for r in routes)
+        return out
+
+    def build_app(self, *, lifespan: bool = True) -> Starlette:
+        """A new ASGI app. ``lifespan=False`` leaves :meth:`lifespan` to the
+        caller (``hostline serve`` enters it itself for clean start-up errors)."""
+        routes: list[BaseRoute] = [
+            Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/readyz", self._readyz, methods=["GET"]),
+        ]
+        # Channels in config order so `hostline routes` reads like the config.
+        mounted = self.routes()
+        order = {name: i for i, name in enumerate(self.channels)}
+        mounted.sort(key=lambda item: order.get(item[0], -1))
+        routes.extend(r for _, r in mounted)
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HTTPException)
+            message = {404: f"no route for {request.url.path}",
+                       405: f"method {request.method} not allowed on {request.url.path}"
+                       }.get(exc.status_code, str(exc.detail))
+            return error_response(exc.status_code, message, headers=exc.headers)
+
+        async def bad_request(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, BadRequest)
+            return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
+
+        async def too_large(request: Request, exc: Exception) -> Response:
+            return error_response(413, str(exc), code="body_too_large")
+
+        async def server_error(request: Request, exc: Exception) -> Response:
+            log.error("unhandled error on %s %s", request.method, request.url.path,
+                      exc_info=exc)
+            return error_response(500, "internal server error", code="server_error")
+
+        return Starlette(
+            routes=routes,
+            middleware=[
+                Middleware(IsolationMiddleware),
+                Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
+            ],
+            exception_handlers={
+                HTTPException: http_error,
+                BadRequest: bad_request,
+                BodyTooLarge: too_large,
+                Exception: server_error,
+            },
+            lifespan=(lambda app: self.lifespan()) if lifespan else None,
+        )
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, request: Request) -> Response:
+        hw = self.config.host.outbox.high_water
+        body = {"status": "ready" if self.ready else "starting", "queue": self.queue_depth,
+                "high_water": hw, "overloaded": self.overloaded,
+                "channels": list(self.channels)}
+        return JSONResponse(body, status_code=200 if self.ready else 503)
+
+    # lifespan -----------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Open the store, enter every plugin lifespan, start the runner.
+
+        All lifespan failures are reported together in one :class:`StartupError`.
+        """
+        self.check_runtime()
+        await self.store.open()
+        self.runner.register("push", self._push_task)
+        for handlers in await self.collect("hostline_task_handlers", host=self):
+            for kind, handler in dict(handlers).items():
+                self.runner.register(kind, handler)
+        stack = contextlib.AsyncExitStack()
+        errors: list[str] = []
+        impls = list(reversed(self._impls("hostline_lifespan")))  # registration order
+        for impl in impls:
+            label = impl.plugin.name if isinstance(impl.plugin, Channel) else impl.plugin_name
+            try:
+                cm = self._call(impl, host=self)
+                if cm is not None:
+                    await stack.enter_async_context(cm)
+            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
+                errors.append(f"  {label}: {type(exc).__name__}: {exc}")
+        if errors:
+            await stack.aclose()
+            await self.store.close()
+            raise StartupError("start-up failed:\n" + "\n".join(errors))
+        await self.runner.start()
+        self.ready = True
+        log.info("hostline ready: target %s, channels %s", self.target.name,
+                 ", ".join(self.channels) or "none")
+        try:
+            yield
+        finally:
+            self.ready = False
+            grace = self.config.host.shutdown_grace
+            await self.runner.stop(grace)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+            await stack.aclose()
+            await self.store.close()
+
+    def check_runtime(self) -> None:
+        """Refuse an in-process runner on hosts that freeze or kill idle processes."""
+        found = [name for name in EPHEMERAL_ENV if os.environ.get(name)]
+        if found and not self.config.host.allow_in_process_runner:
+            raise StartupError(
+                f"{self.config.source}: [host]: this looks like an ephemeral host ({found[0]} "
+                "is set): queued deliveries and background runs could be frozen or lost "
+                "between requests. Run hostline on an always-on host, or set "
+                "allow_in_process_runner = true in [host] to accept the risk.")
+
+    @contextlib.asynccontextmanager
+    async def _track(self) -> AsyncIterator[None]:
+        self._active_runs += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active_runs -= 1
+            if self._active_runs == 0:
+                self._idle.set()
+
+    # sessions ---------------------------------------------------------------
+    def session_scope(self, channel: str, scope: str,
+                      isolation: IsolationKeys | None = None) -> str:
+        """The store key of a conversation: isolation scope + channel + scope."""
+        iso = isolation if isolation is not None else current_isolation()
+        return f"{iso.scope}|{channel}|{scope}"
+
+    async def reset_session(self, channel: str, scope: str,
+                            isolation: IsolationKeys | None = None) -> None:
+        """Start a fresh session; the old history stays stored but unreachable."""
+        await self.store.reset_session(self.session_scope(channel, scope, isolation))
+
+    def scoped(self, key: str, isolation: IsolationKeys | None = None) -> str:
+        """Prefix ``key`` with the current isolation scope (for plugin records)."""
+        iso = isolation if isolation is not None else current_isolation()
+        return f"{iso.scope}|{key}"
+
+    # runs -------------------------------------------------------------------
+    async def begin_turn(self, *, channel: str, scope: str, input: Sequence[Message],
+                         identity: Identity | None = None,
+                         destination: Destination | None = None,
+                         options: dict[str, Any] | None = None,
+                         isolation: IsolationKeys | None = None,
+                         authorize: bool = True) -> Turn:
+        """Authorize, load the session, apply run hooks: a :class:`Turn` ready to run.
+
+        Raises :class:`hostline.Reject` when the person is not allowed or a
+        run hook refuses; its ``reply`` is what to tell them.
+        """
+        iso = isolation if isolation is not None else current_isolation()
+        if identity is not None and authorize:
+            decision = await self.authorize(channel, identity)
+            if isinstance(decision, Denied):
+                raise Reject(self._denied_reply(channel), reason=decision.reason)
+            if isinstance(decision, LinkRequired):
+                raise Reject("To use this bot, link an account that is allowed: send /link "
+                             "on that account and then the code here.", reason="link required")
+        session, history = await self.store.load_session(
+            self.session_scope(channel, scope, iso), self.config.host.history_limit)
+        spec = self.config.channels.get(channel)
+        default_target = ResponseTarget.parse(spec.common.response_target) if spec else None
+        request = RunRequest(tuple(input), tuple(history), session, identity, channel,
+                             dict(options or {}), iso, default_target, destination)
+        if identity is not None and destination is not None:
+            await self.store.kv_put("dest", identity.key, {"destination": destination.to_json(),
+                                                           "at": time.time()})
+        for impl in self._impls("hostline_run_hook"):
+            changed = await _await_maybe(self._call(impl, request=request, host=self))
+            if changed is not None:
+                request = changed
+        return Turn(self, request)
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Run the target on a prepared request (no run hooks, no history)."""
+        return await self.target.run(request)
+
+    async def _deliver_result(self, turn: Turn, result: RunResult) -> None:
+        req = turn.request
+        target = result.response_target or req.response_target or ResponseTarget.originating()
+        origin = req.destination or Destination(req.channel, "open-request",
+                                                req.identity.key if req.identity else None)
+        if target.kind == "originating":
+            destinations, intended, skipped = (origin,), (f"{origin.channel}:{origin.address}",), ()
+        else:
+            res = await resolve(self, target, req.identity, origin)
+            destinations, intended, skipped = res.destinations, res.intended, res.skipped
+        echo = Message("user", tuple(p for m in req.input for p in m.content))
+        for dest in destinations:
+            is_origin = dest == origin
+            outgoing: list[tuple[RunResult, bool]] = []
+            if target.echo_input and not is_origin:
+                outgoing.append((RunResult((echo,)), True))
+            outgoing.append((result, False))
+            for res_, is_echo in outgoing:
+                ctx = ResponseContext(res_, dest, is_echo, is_origin, intended, skipped,
+                                      req.identity, turn.run_id, self)
+                final = await self.apply_response_hooks(ctx)
+                if final is None:
+                    continue
+                if is_origin:
+                    turn.reply = final
+                else:
+                    for i, message in enumerate(final.messages):
+                        await self.enqueue_push(dest, message,
+                                                key=f"{turn.run_id}:{dest.channel}:"
+                                                    f"{dest.address}:{int(is_echo)}:{i}")
+
+    async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
+        """Run the response hook chain for one destination; ``None`` if dropped."""
+        for impl in self._impls("hostline_response_hook"):
+            out = await _await_maybe(self._call(impl, context=context))
+            if out is False:
+                return None
+            if isinstance(out, RunResult):
+                context.result = out
+        return context.result
+
+    # delivery ---------------------------------------------------------------
+    async def enqueue_push(self, destination: Destination, message: Message, *,
+                           key: str | None = None) -> int | None:
+        """Commit one delivery to the outbox (idempotent on ``key``)."""
+        return await self.runner.enqueue(
+            "push", {"destination": destination.to_json(), "message": message.to_json()},
+            partition=f"push:{destination.channel}:{destination.address}",
+            key=key or uuid.uuid4().hex)
+
+    async def push(self, message: Message | str, *,
+                   to: ResponseTarget | Destination | Iterable[Destination],
+                   identity: Identity | None = None) -> list[int]:
+        """Queue a proactive message; returns the outbox task ids.
+
+        ``to`` is a :class:`Destination`, several, or a :class:`ResponseTarget`
+        resolved for ``identity`` (``all_linked``, ``channel(name)``...).
+        """
+        msg = Message.assistant(message) if isinstance(message, str) else message
+        if isinstance(to, ResponseTarget):
+            res = await resolve(self, to, identity, None)
+            dests: list[Destination] = list(res.destinations)
+        elif isinstance(to, Destination):
+            dests = [to]
+        else:
+            dests = list(to)
+        run_id = uuid.uuid4().hex
+        ids = []
+        for d in dests:
+            task_id = await self.enqueue_push(d, msg, key=f"{run_id}:{d.channel}:{d.address}")
+            if task_id is not None:
+                ids.append(task_id)
+        return ids
+
+    async def call_push(self, destination: Destination, message: Message, key: str) -> Any:
+        """Ask the owning channel to send now (used by the outbox worker).
+
+        Firstresult with awaiting: channel instances other than
+        ``destination.channel`` are skipped; other plugins may answer.
+        """
+        for impl in self._impls("hostline_push"):
+            if isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel:
+                continue
+            out = await _await_maybe(self._call(impl, destination=destination, message=message,
+                                                host=self, key=key))
+            if out is not None:
+                return out
+        return None
+
+    async def _push_task(self, task: Task) -> None:
+        dest = Destination.from_json(task.payload["destination"])
+        message = Message.from_json(task.payload["message"])
+        receipt = await self.call_push(dest, message, task.key or str(task.id))
+        if receipt is None:
+            raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
+        self.metrics["delivered"] += 1
+
+    @property
+    def queue_depth(self) -> int:
+        """Queued tasks not yet done (an estimate kept by this process)."""
+        return self.runner.pending_estimate
+
+    @property
+    def overloaded(self) -> bool:
+        """Whether the durable queue is past its high-water mark (answer 429/503)."""
+        return self.runner.pending_estimate >= self.config.host.outbox.high_water
+
+    # authorization ----------------------------------------------------------
+    def _denied_reply(self, channel: str) -> str:
+        spec = self.config.channels.get(channel)
+        return spec.common.denied_reply if spec else "Sorry, you are not allowed to use this."
+
+    async def authorize(self, channel: str, identity: Identity,
+                        request: RunRequest | None = None) -> AuthorizationResult:
+        """Decide whether ``identity`` may use ``channel`` (see :mod:`hostline.auth`)."""
+        user = await self.store.user_of(identity.key)
+        linked = tuple(Identity.from_json(i) for i in await self.store.identities_of(user)
+                       ) if user else ()
+        ctx = AuthorizationContext(channel, identity, user, linked, request)
+        lists: list[Allowlist] = await self.collect("hostline_allowlists", channel=channel,
+                                                    host=self)
+        decision = combine([await decide(a, ctx) for a in lists])
+        result: AuthorizationResult
+        if decision is AllowlistDecision.DENY:
+            result = Denied("denied by an allowlist")
+        elif decision is AllowlistDecision.ALLOW:
+            result = Allowed()
+        else:
+            spec = self.config.channels.get(channel)
+            policy = spec.common.allow.policy if spec and spec.common.allow else (
+                "deny" if lists else "allow")
+            if policy == "allow":
+                result = Allowed("channel default")
+            elif user is None and any(isinstance(a, LinkedClaimAllowlist) for a in lists):
+                result = LinkRequired(channels=tuple(self.channels))
+            else:
+                result = Denied("no allowlist allowed")
+        if not isinstance(result, Allowed):
+            self.metrics[f"denied:{channel}"] += 1
+            log.info("denied %s on %s: %s", identity.key, channel, result.reason)
+        return result
+
+    # commands ---------------------------------------------------------------
+    async def commands(self) -> dict[str, Command]:
+        """Every command by name; a plugin's command wins over a built-in."""
+        out: dict[str, Command] = {}
+        for cmd in await self.collect("hostline_commands", host=self):
+            out.setdefault(cmd.name, cmd)
+        return out
+
+    async def dispatch_command(self, text: str, *, channel: str, scope: str,
+                               identity: Identity | None = None,
+                               bot_username: str | None = None,
+                               isolation: IsolationKeys | None = None) -> str | None:
+        """Run ``/name args`` if ``text`` is a known command; its reply, else ``None``.
+
+        ``/name@bot`` is accepted when ``bot`` is ``bot_username``, ignored
+        (``None``) when it names another bot.
+        """
+        if not text.startswith("/"):
+            return None
+        head, _, args = text[1:].partition(" ")
+        name, _, target_bot = head.partition("@")
+        if target_bot and bot_username and target_bot.lower() != bot_username.lower():
+            return None
+        cmd = (await self.commands()).get(name.lower())
+        if cmd is None:
+            return None
+        ctx = CommandContext(self, channel, scope, identity, args.strip(),
+                             isolation if isolation is not None else current_isolation())
+        return str(await _await_maybe(cmd.handler(ctx)))
+

@@ -1,0 +1,117 @@
+"""HTTP helpers shared by the host and channel plugins: JSON errors, body limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+__all__ = ["BadRequest", "BodyLimitMiddleware", "error_response", "read_json"]
+
+
+class BadRequest(Exception):
+    """Raised by :func:`read_json`; ``status`` is 400 or 413."""
+
+    def __init__(self, message: str, status: int = 400, code: str | None = None,
+                 param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.param = param
+
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
+          413: "invalid_request_error", 429: "rate_limit_error", 500: "server_error",
+          503: "server_error"}
+
+
+def error_response(status: int, message: str, *, code: str | None = None,
+                   param: str | None = None, type: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error in the OpenAI shape ``{"error": {message, type, param, code}}``."""
+    return JSONResponse(
+        {"error": {"message": message, "type": type or _TYPES.get(status, "error"),
+                   "param": param, "code": code}},
+        status_code=status, headers=headers,
+    )
+
+
+async def read_json(request: Request, *, max_bytes: int | None = None) -> Any:
+    """The request body parsed as JSON, or :class:`BadRequest`.
+
+    The body limit is enforced by :class:`BodyLimitMiddleware` for the whole
+    app; ``max_bytes`` tightens it for one route.
+    """
+    try:
+        body = await request.body()
+    except BodyTooLarge as exc:
+        raise BadRequest(str(exc), 413, "body_too_large") from None
+    if max_bytes is not None and len(body) > max_bytes:
+        raise BadRequest(f"request body is over {max_bytes} bytes", 413, "body_too_large")
+    if not body:
+        raise BadRequest("request body is empty; expected JSON", 400, "invalid_json")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequest("request body is not valid JSON", 400, "invalid_json") from None
+
+
+class BodyTooLarge(Exception):
+    """The streamed body passed the limit."""
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI middleware: refuse bodies over ``max_bytes`` with 413.
+
+    A declared ``content-length`` over the limit is refused before reading;
+    a chunked body is counted as it streams and cut off at the limit.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0:
+                    await _send(send, 400, "invalid content-length header", "invalid_request")
+                    return
+                if declared > self.max_bytes:
+                    await _send(send, 413, f"request body is over {self.max_bytes} bytes",
+                                "body_too_large")
+                    return
+        seen = 0
+        limit = self.max_bytes
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(f"request body is over {limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _send(send: Any, status: int, message: str, code: str) -> None:
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                 "param": None, "code": code}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

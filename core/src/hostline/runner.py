@@ -1,0 +1,207 @@
+"""The durable task runner: outbox deliveries and inbound updates.
+
+Tasks are committed to the store before anything acts on them. Workers
+(in this process, and in every other process on the same state dir) claim
+them with leases; a task whose worker died is taken over when its lease
+expires. At most one task per partition (one chat) runs at a time, in
+order, and the number of tasks in flight is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import DeliveryError
+from .store import Store, Task
+
+if TYPE_CHECKING:
+    from .config import OutboxConfig
+
+log = logging.getLogger("hostline.runner")
+
+Handler = Callable[[Task], Awaitable[Any]]
+
+__all__ = ["RetryPolicy", "Runner"]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; dead-letter after ``max_attempts``."""
+
+    max_attempts: int = 8
+    initial: float = 0.5
+    maximum: float = 300.0
+
+    def next_delay(self, attempts: int, retry_after: float | None = None) -> float | None:
+        """Seconds until the next try, or ``None`` when the task should die."""
+        if attempts >= self.max_attempts:
+            return None
+        base = min(self.maximum, self.initial * (2 ** max(0, attempts - 1)))
+        delay = random.uniform(base / 2, base)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+@attrs.frozen
+class TaskStatus:
+    """The last outcome of one task, kept in a bounded in-memory log."""
+
+    task_id: int
+    kind: str
+    outcome: str
+    at: float
+    error: str | None = None
+
+
+class Runner:
+    """Claims and runs tasks; two-phase shutdown (stop claiming, drain, release)."""
+
+    def __init__(self, store: Store, config: OutboxConfig) -> None:
+        self.store = store
+        self.config = config
+        self.policy = RetryPolicy(config.max_attempts, config.backoff_initial, config.backoff_max)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.handlers: dict[str, Handler] = {}
+        self.status: deque[TaskStatus] = deque(maxlen=1000)
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.pending_estimate = 0
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Handle tasks of ``kind`` with ``handler(task)``."""
+        self.handlers[kind] = handler
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
+                      key: str | None = None, delay: float = 0.0) -> int | None:
+        """Commit a task and wake the workers. ``None`` if ``key`` was already queued."""
+        task_id = await self.store.enqueue(kind, payload, partition=partition, key=key,
+                                           delay=delay)
+        if task_id is not None:
+            self.pending_estimate += 1
+        self._wake.set()
+        return task_id
+
+    @property
+    def inflight(self) -> int:
+        """Tasks running in this process now."""
+        return len(self._inflight)
+
+    async def start(self) -> None:
+        """Start the claim loop (pending tasks from before a restart are resumed)."""
+        self._stopping = False
+        self.pending_estimate = await self.store.count_pending()
+        self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; wait up to ``grace`` seconds for in-flight tasks;
+        cancel the rest and give their leases back so another worker (or the
+        next start) takes them."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._inflight:
+            _, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        with contextlib.suppress(Exception):
+            await self.store.release(self.owner)
+
+    async def _loop(self) -> None:
+        kinds = list(self.handlers)
+        while not self._stopping:
+            free = self.config.concurrency - len(self._inflight)
+            tasks: list[Task] = []
+            if free > 0 and kinds:
+                try:
+                    tasks = await self.store.claim(self.owner, free, self.config.lease_seconds,
+                                                   kinds)
+                except Exception:  # noqa: BLE001 - a locked or broken store must not kill the loop
+                    log.exception("claiming tasks failed; retrying")
+                    await asyncio.sleep(1.0)
+                    continue
+            for task in tasks:
+                self._inflight[task.id] = asyncio.create_task(self._run(task),
+                                                              name=f"hostline-task-{task.id}")
+            if tasks and len(tasks) == free:
+                # Full batch: more work may be ready; yield then claim again.
+                await asyncio.sleep(0)
+                if len(self._inflight) >= self.config.concurrency:
+                    await self._wait_wake()
+                continue
+            await self._wait_wake()
+
+    async def _wait_wake(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+        self._wake.clear()
+
+    async def _heartbeat(self, task: Task) -> None:
+        period = self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(period)
+            if not await self.store.extend(task.id, self.owner, self.config.lease_seconds):
+                return
+
+    async def _run(self, task: Task) -> None:
+        beat = asyncio.create_task(self._heartbeat(task))
+        try:
+            handler = self.handlers[task.kind]
+            try:
+                await handler(task)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the task
+                await self._failed(task, exc)
+            else:
+                await self.store.finish(task.id, self.owner)
+                self.pending_estimate = max(0, self.pending_estimate - 1)
+                self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
+        finally:
+            beat.cancel()
+            self._inflight.pop(task.id, None)
+            self._wake.set()
+
+    async def _failed(self, task: Task, exc: Exception) -> None:
+        retryable = getattr(exc, "retryable", not isinstance(exc, (TypeError, ValueError,
+                                                                   KeyError)))
+        retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+        delay = self.policy.next_delay(task.attempts, retry_after) if retryable else None
+        error = f"{type(exc).__name__}: {exc}"
+        if delay is None:
+            log.warning("task %s (%s) dead after %d attempt(s): %s", task.id, task.kind,
+                        task.attempts, error)
+            self.pending_estimate = max(0, self.pending_estimate - 1)
+        else:
+            log.info("task %s (%s) failed (attempt %d), retry in %.1fs: %s", task.id,
+                     task.kind, task.attempts, delay, error)
+        if not isinstance(exc, DeliveryError):
+            log.debug("task %s failure", task.id, exc_info=exc)
+        await self.store.reschedule(task.id, self.owner, error,
+                                    None if delay is None else time.time() + delay)
+        self.status.append(TaskStatus(task.id, task.kind, "dead" if delay is None else "retry",
+                                      time.time(), error))

@@ -1,0 +1,139 @@
+"""The store interface every backend implements."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import attrs
+
+from ..types import Message, Session
+
+
+@attrs.frozen
+class Task:
+    """A durable unit of work: an inbound update to process or a delivery to send.
+
+    ``partition`` orders tasks (one chat's tasks run one at a time, in id
+    order); ``key`` is the idempotency key (unique while the task exists).
+    """
+
+    id: int
+    kind: str
+    partition: str
+    key: str | None
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_at: float
+    created_at: float
+    last_error: str | None = None
+
+
+class Store(abc.ABC):
+    """Sessions, history, aliases, key-value records, links and tasks.
+
+    All methods are coroutines and never block the event loop. Keys arrive
+    already scoped by isolation keys; a store never interprets them.
+    """
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    # sessions -----------------------------------------------------------
+    @abc.abstractmethod
+    async def load_session(self, scope: str, history_limit: int) -> tuple[Session, list[Message]]:
+        """The current session for a conversation scope and its last turns."""
+
+    @abc.abstractmethod
+    async def save_turn(self, session: Session, messages: list[Message],
+                        history_limit: int) -> None:
+        """Append ``messages`` to the session's history and save its state."""
+
+    @abc.abstractmethod
+    async def reset_session(self, scope: str) -> str:
+        """Point ``scope`` at a fresh session; the old one stays stored, unreachable."""
+
+    # key-value ------------------------------------------------------------
+    @abc.abstractmethod
+    async def kv_get(self, ns: str, key: str) -> Any | None:
+        """A JSON value, or ``None`` when missing or expired."""
+
+    @abc.abstractmethod
+    async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store a JSON value, optionally expiring after ``ttl`` seconds."""
+
+    @abc.abstractmethod
+    async def kv_delete(self, ns: str, key: str) -> bool:
+        """Delete; ``True`` if it existed."""
+
+    @abc.abstractmethod
+    async def kv_list(self, ns: str, prefix: str = "", limit: int = 100,
+                      after: str | None = None, descending: bool = False
+                      ) -> list[tuple[str, Any]]:
+        """Records of ``ns`` whose key starts with ``prefix``, ordered by key."""
+
+    @abc.abstractmethod
+    async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Insert only if absent (or expired); ``True`` if inserted. Used for dedupe."""
+
+    # links ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
+        """Link an identity to a user id."""
+
+    @abc.abstractmethod
+    async def unlink(self, identity_key: str) -> bool:
+        """Remove an identity's link."""
+
+    @abc.abstractmethod
+    async def user_of(self, identity_key: str) -> str | None:
+        """The user id an identity is linked to."""
+
+    @abc.abstractmethod
+    async def identities_of(self, user_id: str) -> list[dict[str, Any]]:
+        """All identities (JSON) linked to a user id."""
+
+    # tasks ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
+                      key: str | None = None, delay: float = 0.0) -> int | None:
+        """Commit a task; ``None`` if a task with ``key`` already exists."""
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, limit: int, lease: float,
+                    kinds: list[str] | None = None) -> list[Task]:
+        """Lease up to ``limit`` ready tasks, at most one per partition."""
+
+    @abc.abstractmethod
+    async def finish(self, task_id: int, owner: str) -> None:
+        """The task is done: remove it."""
+
+    @abc.abstractmethod
+    async def reschedule(self, task_id: int, owner: str, error: str, at: float | None) -> None:
+        """Record a failure; retry at ``at`` or, if ``None``, move to dead-letter."""
+
+    @abc.abstractmethod
+    async def release(self, owner: str) -> int:
+        """Give back every lease of ``owner`` (clean shutdown)."""
+
+    @abc.abstractmethod
+    async def extend(self, task_id: int, owner: str, lease: float) -> bool:
+        """Extend a lease; ``False`` if it is no longer ours."""
+
+    @abc.abstractmethod
+    async def list_tasks(self, states: list[str] | None = None, limit: int = 100) -> list[Task]:
+        """Tasks for inspection (``hostline outbox``)."""
+
+    @abc.abstractmethod
+    async def retry_task(self, task_id: int) -> bool:
+        """Put a dead task back to pending."""
+
+    @abc.abstractmethod
+    async def count_pending(self) -> int:
+        """Tasks not yet done (pending or leased)."""

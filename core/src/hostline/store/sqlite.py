@@ -1,0 +1,453 @@
+"""SQLite store: stdlib ``sqlite3`` in WAL mode, JSON rows, one writer thread.
+
+Every call runs on a single dedicated thread so the event loop never blocks
+and the connection is never shared across threads. Several processes may
+open the same file: writes that must be atomic use ``BEGIN IMMEDIATE`` and a
+busy timeout waits out the other writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..types import Message, Session
+from .base import Store, Task
+
+log = logging.getLogger("hostline.store")
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE IF NOT EXISTS aliases (
+        scope TEXT PRIMARY KEY, session TEXT NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS sessions (
+        key TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL,
+        message TEXT NOT NULL, created_at REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS history_session ON history(session, id);
+    CREATE TABLE IF NOT EXISTS kv (
+        ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,
+        PRIMARY KEY (ns, key));
+    CREATE INDEX IF NOT EXISTS kv_expiry ON kv(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS links (
+        identity TEXT PRIMARY KEY, user_id TEXT NOT NULL, data TEXT NOT NULL,
+        linked_at REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS links_user ON links(user_id);
+    CREATE TABLE IF NOT EXISTS tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, part TEXT NOT NULL,
+        key TEXT UNIQUE, payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_at REAL NOT NULL, owner TEXT, lease_until REAL, last_error TEXT,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(state, next_at);
+    CREATE INDEX IF NOT EXISTS tasks_part ON tasks(part, state);
+    CREATE TABLE IF NOT EXISTS quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, row_key TEXT NOT NULL,
+        raw TEXT, error TEXT NOT NULL, at REAL NOT NULL);
+    """,
+}
+
+
+class SQLiteStore(Store):
+    """The default store: ``<state_dir>/hostline.sqlite3``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._ex: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._ex is None:
+            raise RuntimeError("store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ex, fn, *args)
+
+    # lifecycle ------------------------------------------------------------
+    async def open(self) -> None:
+        if self._ex is None:
+            self._ex = ThreadPoolExecutor(1, thread_name_prefix="hostline-sqlite")
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path}: schema version {version} is newer than this hostline "
+                    f"({SCHEMA_VERSION}); upgrade hostline"
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                # executescript() would commit our transaction: run statements one by one.
+                for statement in _MIGRATIONS[v].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={v}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
+        self._db = db
+
+    async def close(self) -> None:
+        if self._ex is None:
+            return
+        await self._call(self._close)
+        self._ex.shutdown(wait=True)
+        self._ex = None
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return out
+
+    def _quarantine(self, tbl: str, key: str, raw: Any, error: str) -> None:
+        log.warning("quarantined a corrupt %s row %r: %s", tbl, key, error)
+        self.db.execute(
+            "INSERT INTO quarantine (tbl, row_key, raw, error, at) VALUES (?,?,?,?,?)",
+            (tbl, key, raw if isinstance(raw, str) else repr(raw), error, time.time()),
+        )
+
+    # sessions -------------------------------------------------------------
+    async def load_session(self, scope: str, history_limit: int) -> tuple[Session, list[Message]]:
+        return await self._call(self._load_session, scope, history_limit)
+
+    def _load_session(self, scope: str, limit: int) -> tuple[Session, list[Message]]:
+        db = self.db
+        row = db.execute("SELECT session FROM aliases WHERE scope=?", (scope,)).fetchone()
+        key = row[0] if row else scope
+        state: dict[str, Any] = {}
+        srow = db.execute("SELECT state FROM sessions WHERE key=?", (key,)).fetchone()
+        if srow is not None:
+            try:
+                loaded = json.loads(srow[0])
+                if not isinstance(loaded, dict):
+                    raise ValueError("state is not an object")
+                state = loaded
+            except ValueError as exc:
+                self._tx(lambda d: (self._quarantine("sessions", key, srow[0], str(exc)),
+                                    d.execute("DELETE FROM sessions WHERE key=?", (key,))))
+        history: list[Message] = []
+        if limit > 0:
+            rows = db.execute(
+                "SELECT id, message FROM history WHERE session=? ORDER BY id DESC LIMIT ?",
+                (key, limit),
+            ).fetchall()
+            bad: list[tuple[int, str, str]] = []
+            for hid, raw in reversed(rows):
+                try:
+                    history.append(Message.from_json(json.loads(raw)))
+                except (ValueError, TypeError, KeyError) as exc:
+                    bad.append((hid, raw, str(exc)))
+            if bad:
+                def move(d: sqlite3.Connection) -> None:
+                    for hid, raw, err in bad:
+                        self._quarantine("history", str(hid), raw, err)
+                        d.execute("DELETE FROM history WHERE id=?", (hid,))
+                self._tx(move)
+        return Session(key, state), history
+
+    async def save_turn(self, session: Session, messages: list[Message],
+                        history_limit: int) -> None:
+        state = json.dumps(session.state, separators=(",", ":"))
+        rows = [json.dumps(m.to_json(), separators=(",", ":")) for m in messages]
+        await self._call(self._save_turn, session.key, state, rows, history_limit)
+
+    def _save_turn(self, key: str, state: str, rows: list[str], limit: int) -> None:
+        now = time.time()
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO sessions (key, state, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET state=excluded.state, "
+                "updated_at=excluded.updated_at",
+                (key, state, now),
+            )
+            db.executemany(
+                "INSERT INTO history (session, message, created_at) VALUES (?,?,?)",
+                [(key, r, now) for r in rows],
+            )
+            if limit > 0 and rows:
+                # Keep a margin over the limit so pruning runs rarely.
+                cut = db.execute(
+                    "SELECT id FROM history WHERE session=? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    (key, limit * 2),
+                ).fetchone()
+                if cut is not None:
+                    db.execute("DELETE FROM history WHERE session=? AND id<=?", (key, cut[0]))
+
+        self._tx(tx)
+
+    async def reset_session(self, scope: str) -> str:
+        new = f"{scope}#{uuid.uuid4().hex}"
+        await self._call(self._tx, lambda db: db.execute(
+            "INSERT INTO aliases (scope, session, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT(scope) DO UPDATE SET session=excluded.session, "
+            "updated_at=excluded.updated_at", (scope, new, time.time())))
+        return new
+
+    # key-value --------------------------------------------------------------
+    async def kv_get(self, ns: str, key: str) -> Any | None:
+        return await self._call(self._kv_get, ns, key)
+
+    def _kv_get(self, ns: str, key: str) -> Any | None:
+        row = self.db.execute("SELECT value, expires_at FROM kv WHERE ns=? AND key=?",
+                              (ns, key)).fetchone()
+        if row is None or (row[1] is not None and row[1] <= time.time()):
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError as exc:
+            self._tx(lambda d: (self._quarantine("kv", f"{ns}/{key}", row[0], str(exc)),
+                                d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key))))
+            return None
+
+    async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
+        raw = json.dumps(value, separators=(",", ":"))
+        exp = None if ttl is None else time.time() + ttl
+        await self._call(self._tx, lambda db: db.execute(
+            "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
+            "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, "
+            "expires_at=excluded.expires_at", (ns, key, raw, exp)))
+
+    async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
+        raw = json.dumps(value, separators=(",", ":"))
+        now = time.time()
+        exp = None if ttl is None else now + ttl
+
+        def tx(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, "
+                "expires_at=excluded.expires_at "
+                "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?",
+                (ns, key, raw, exp, now))
+            return cur.rowcount > 0
+
+        return await self._call(self._tx, tx)
+
+    async def kv_delete(self, ns: str, key: str) -> bool:
+        return await self._call(self._tx, lambda db: db.execute(
+            "DELETE FROM kv WHERE ns=? AND key=?", (ns, key)).rowcount > 0)
+
+    async def kv_list(self, ns: str, prefix: str = "", limit: int = 100,
+                      after: str | None = None, descending: bool = False
+                      ) -> list[tuple[str, Any]]:
+        return await self._call(self._kv_list, ns, prefix, limit, after, descending)
+
+    def _kv_list(self, ns: str, prefix: str, limit: int, after: str | None,
+                 descending: bool) -> list[tuple[str, Any]]:
+        hi = prefix + "\U0010ffff"
+        sql = "SELECT key, value, expires_at FROM kv WHERE ns=? AND key>=? AND key<?"
+        args: list[Any] = [ns, prefix, hi]
+        if after is not None:
+            sql += " AND key<?" if descending else " AND key>?"
+            args.append(after)
+        sql += f" ORDER BY key {'DESC' if descending else 'ASC'} LIMIT ?"
+        args.append(limit)
+        now = time.time()
+        out: list[tuple[str, Any]] = []
+        for key, raw, exp in self.db.execute(sql, args).fetchall():
+            if exp is not None and exp <= now:
+                continue
+            try:
+                out.append((key, json.loads(raw)))
+            except ValueError:
+                log.warning("skipping a corrupt kv row %s/%s", ns, key)
+        return out
+
+    async def purge_expired(self) -> int:
+        """Delete expired key-value records."""
+        return await self._call(self._tx, lambda db: db.execute(
+            "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at<=?",
+            (time.time(),)).rowcount)
+
+    # links ----------------------------------------------------------------
+    async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
+        raw = json.dumps(identity, separators=(",", ":"))
+        await self._call(self._tx, lambda db: db.execute(
+            "INSERT INTO links (identity, user_id, data, linked_at) VALUES (?,?,?,?) "
+            "ON CONFLICT(identity) DO UPDATE SET user_id=excluded.user_id, data=excluded.data, "
+            "linked_at=excluded.linked_at", (identity_key, user_id, raw, time.time())))
+
+    async def unlink(self, identity_key: str) -> bool:
+        return await self._call(self._tx, lambda db: db.execute(
+            "DELETE FROM links WHERE identity=?", (identity_key,)).rowcount > 0)
+
+    async def user_of(self, identity_key: str) -> str | None:
+        def q() -> str | None:
+            row = self.db.execute("SELECT user_id FROM links WHERE identity=?",
+                                  (identity_key,)).fetchone()
+            return None if row is None else str(row[0])
+        return await self._call(q)
+
+    async def identities_of(self, user_id: str) -> list[dict[str, Any]]:
+        def q() -> list[dict[str, Any]]:
+            out = []
+            for key, raw in self.db.execute(
+                    "SELECT identity, data FROM links WHERE user_id=? ORDER BY linked_at",
+                    (user_id,)).fetchall():
+                try:
+                    out.append(json.loads(raw))
+                except ValueError:
+                    log.warning("skipping a corrupt link row %r", key)
+            return out
+        return await self._call(q)
+
+    # tasks ----------------------------------------------------------------
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
+                      key: str | None = None, delay: float = 0.0) -> int | None:
+        raw = json.dumps(payload, separators=(",", ":"))
+        now = time.time()
+        # An unpartitioned task gets a partition of its own: nothing orders it.
+        partition = partition or f"~{uuid.uuid4().hex}"
+
+        def tx(db: sqlite3.Connection) -> int | None:
+            cur = db.execute(
+                "INSERT INTO tasks (kind, part, key, payload, state, attempts, next_at, "
+                "created_at, updated_at) VALUES (?,?,?,?,'pending',0,?,?,?) "
+                "ON CONFLICT(key) DO NOTHING",
+                (kind, partition, key, raw, now + delay, now, now))
+            return cur.lastrowid if cur.rowcount else None
+
+        return await self._call(self._tx, tx)
+
+    async def claim(self, owner: str, limit: int, lease: float,
+                    kinds: list[str] | None = None) -> list[Task]:
+        return await self._call(self._tx, lambda db: self._claim(db, owner, limit, lease, kinds))
+
+    def _claim(self, db: sqlite3.Connection, owner: str, limit: int, lease: float,
+               kinds: list[str] | None) -> list[Task]:
+        now = time.time()
+        # Expired leases belong to a crashed or stalled worker: take them back.
+        db.execute("UPDATE tasks SET state='pending', owner=NULL WHERE state='leased' "
+                   "AND lease_until<=?", (now,))
+        kind_sql = ""
+        args: list[Any] = [now]
+        if kinds is not None:
+            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        args.append(limit)
+        # The oldest ready task of each partition with nothing in flight: one
+        # chat runs in order, and a busy chat cannot starve the others.
+        rows = db.execute(
+            "SELECT MIN(id) FROM tasks WHERE state='pending' AND next_at<=?" + kind_sql +
+            " AND part NOT IN (SELECT part FROM tasks WHERE state='leased') "
+            "GROUP BY part ORDER BY MIN(id) LIMIT ?", args).fetchall()
+        ids = [r[0] for r in rows]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        db.execute(f"UPDATE tasks SET state='leased', owner=?, lease_until=?, "
+                   f"attempts=attempts+1, updated_at=? WHERE id IN ({marks})",
+                   [owner, now + lease, now, *ids])
+        out: list[Task] = []
+        for row in db.execute(
+                "SELECT id, kind, part, key, payload, state, attempts, next_at, created_at, "
+                f"last_error FROM tasks WHERE id IN ({marks}) ORDER BY id", ids).fetchall():
+            try:
+                payload = json.loads(row[4])
+                if not isinstance(payload, dict):
+                    raise ValueError("payload is not an object")
+            except ValueError as exc:
+                self._quarantine("tasks", str(row[0]), row[4], str(exc))
+                db.execute("DELETE FROM tasks WHERE id=?", (row[0],))
+                continue
+            out.append(Task(row[0], row[1], row[2], row[3], payload, row[5], row[6], row[7],
+                            row[8], row[9]))
+        return out
+
+    async def finish(self, task_id: int, owner: str) -> None:
+        await self._call(self._tx, lambda db: db.execute(
+            "DELETE FROM tasks WHERE id=?", (task_id,)))
+
+    async def reschedule(self, task_id: int, owner: str, error: str, at: float | None) -> None:
+        now = time.time()
+        if at is None:
+            sql, args = ("UPDATE tasks SET state='dead', owner=NULL, lease_until=NULL, "
+                         "last_error=?, updated_at=? WHERE id=?", (error[:500], now, task_id))
+        else:
+            sql, args = ("UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
+                         "next_at=?, last_error=?, updated_at=? WHERE id=?",
+                         (at, error[:500], now, task_id))
+        await self._call(self._tx, lambda db: db.execute(sql, args))
+
+    async def release(self, owner: str) -> int:
+        return await self._call(self._tx, lambda db: db.execute(
+            "UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
+            "attempts=MAX(attempts-1, 0) WHERE state='leased' AND owner=?", (owner,)).rowcount)
+
+    async def extend(self, task_id: int, owner: str, lease: float) -> bool:
+        return await self._call(self._tx, lambda db: db.execute(
+            "UPDATE tasks SET lease_until=? WHERE id=? AND owner=? AND state='leased'",
+            (time.time() + lease, task_id, owner)).rowcount > 0)
+
+    async def list_tasks(self, states: list[str] | None = None, limit: int = 100) -> list[Task]:
+        def q() -> list[Task]:
+            sql = ("SELECT id, kind, part, key, payload, state, attempts, next_at, created_at, "
+                   "last_error FROM tasks")
+            args: list[Any] = []
+            if states:
+                sql += f" WHERE state IN ({','.join('?' * len(states))})"
+                args.extend(states)
+            sql += " ORDER BY id LIMIT ?"
+            args.append(limit)
+            out = []
+            for row in self.db.execute(sql, args).fetchall():
+                try:
+                    payload = json.loads(row[4])
+                except ValueError:
+                    payload = {}
+                out.append(Task(row[0], row[1], row[2], row[3], payload, row[5], row[6],
+                                row[7], row[8], row[9]))
+            return out
+        return await self._call(q)
+
+    async def retry_task(self, task_id: int) -> bool:
+        return await self._call(self._tx, lambda db: db.execute(
+            "UPDATE tasks SET state='pending', attempts=0, next_at=?, owner=NULL "
+            "WHERE id=? AND state='dead'", (time.time(), task_id)).rowcount > 0)
+
+    async def count_pending(self) -> int:
+        def q() -> int:
+            return int(self.db.execute(
+                "SELECT COUNT(*) FROM tasks WHERE state IN ('pending','leased')").fetchone()[0])
+        return await self._call(q)

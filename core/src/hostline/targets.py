@@ -1,0 +1,162 @@
+"""Adapting what the user serves into one :class:`Target` shape.
+
+A target may be an ``async def`` returning ``str`` or :class:`RunResult`, an
+async generator yielding ``str`` deltas or :class:`RunUpdate`, or an object
+with ``run(request)`` and optionally ``stream(request)``. A factory
+registered under the ``hostline.targets`` entry-point group is called with
+the ``[host.target_options]`` table and returns any of those.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+from .types import Message, RunRequest, RunResult, RunUpdate, Usage
+
+__all__ = ["Target", "adapt_target", "echo", "load_target"]
+
+
+class Target:
+    """A uniform wrapper: :meth:`run` always exists, :meth:`stream` always
+    yields :class:`RunUpdate` then finishes; :attr:`can_stream` tells whether
+    the underlying target streams natively."""
+
+    def __init__(self, name: str, obj: Any) -> None:
+        self.name = name
+        self.obj = obj
+        run = getattr(obj, "run", None)
+        stream = getattr(obj, "stream", None)
+        if inspect.isasyncgenfunction(obj):
+            self._stream: Callable[[RunRequest], AsyncIterator[Any]] | None = obj
+            self._run: Callable[[RunRequest], Awaitable[Any]] | None = None
+        elif callable(run) or callable(stream):
+            self._run = run if callable(run) else None
+            self._stream = stream if callable(stream) else None
+        elif callable(obj):
+            self._run, self._stream = obj, None
+        else:
+            raise ConfigError(f"target {name!r} is not callable and has no run()/stream()")
+        self.can_stream = self._stream is not None
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name}>"
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Run to completion and return a :class:`RunResult`."""
+        if self._run is None:
+            text: list[str] = []
+            parts: list[Any] = []
+            async for update in self.stream(request):
+                text.append(update.delta)
+                if update.part is not None:
+                    parts.append(update.part)
+            content: list[Any] = ["".join(text)] if any(text) else []
+            return RunResult((Message("assistant", tuple(_to_parts(content)) + tuple(parts)),))
+        return coerce_result(await _maybe_await(self._run(request)))
+
+    async def stream(self, request: RunRequest) -> AsyncIterator[RunUpdate]:
+        """Yield updates; a non-streaming target yields its whole text once."""
+        if self._stream is None:
+            result = await self.run(request)
+            if result.text:
+                yield RunUpdate(delta=result.text)
+            return
+        agen = self._stream(request)
+        try:
+            async for item in agen:
+                if isinstance(item, str):
+                    if item:
+                        yield RunUpdate(delta=item)
+                elif isinstance(item, RunUpdate):
+                    yield item
+                elif item is not None:
+                    raise TypeError(f"target yielded {type(item).__name__}; "
+                                    "expected str or RunUpdate")
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def _to_parts(content: list[Any]) -> list[Any]:
+    from .types import TextPart
+
+    return [TextPart(c) if isinstance(c, str) else c for c in content]
+
+
+async def _maybe_await(value: Any) -> Any:
+    while inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def coerce_result(value: Any) -> RunResult:
+    """Turn what a target returned into a :class:`RunResult`."""
+    if isinstance(value, RunResult):
+        return value
+    if isinstance(value, str):
+        return RunResult.from_text(value)
+    if isinstance(value, Message):
+        return RunResult((value,))
+    if value is None:
+        return RunResult(())
+    raise TypeError(f"target returned {type(value).__name__}; expected str or RunResult")
+
+
+async def echo(request: RunRequest) -> RunResult:
+    """The built-in target: replies with the input text."""
+    text = request.text
+    return RunResult.from_text(text, usage=Usage(len(text.split()), len(text.split())))
+
+
+def _import_attr(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str, Any],
+                source: str = "<config>") -> Target:
+    """Resolve ``[host] target``: a ``module:attr`` path or an entry-point name.
+
+    Entry-point targets are factories: the built-in ``echo`` is returned as
+    is; others are called with ``options`` (``[host.target_options]``).
+    """
+    where = f"{source}: [host] key 'target'"
+    if ":" in spec:
+        try:
+            obj = _import_attr(spec)
+        except Exception as exc:  # noqa: BLE001 - any import failure is a config error
+            raise ConfigError(f"{where}: cannot import {spec!r}: "
+                              f"{type(exc).__name__}: {exc}") from None
+        if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
+            obj = obj(**options)
+        return Target(spec, obj)
+    ep = entry_points.get(spec)
+    if ep is None:
+        known = ", ".join(sorted(entry_points)) or "none installed"
+        raise ConfigError(f"{where}: unknown target {spec!r} (known: {known}; "
+                          "or use 'package.module:attr')")
+    try:
+        factory = ep.load()
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"{where}: target {spec!r} (entry point {ep.value}) failed to "
+                          f"import: {type(exc).__name__}: {exc}") from None
+    if factory is echo:
+        return Target(spec, echo)
+    try:
+        obj = factory(**dict(options))
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"{source}: [host.target_options]: target {spec!r} "
+                          f"(entry point {ep.value}) refused its options: "
+                          f"{type(exc).__name__}: {exc}") from None
+    return Target(spec, obj)

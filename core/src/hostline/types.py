@@ -1,0 +1,399 @@
+"""Value types shared by the host and every plugin.
+
+All are attrs classes; the ones that cross process boundaries (messages,
+identities, destinations) convert to and from plain JSON with ``to_json`` /
+``from_json`` so the store never needs pickle.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Union
+
+import attrs
+
+__all__ = [
+    "AllowlistDecision",
+    "AuthorizationContext",
+    "DeliveryReceipt",
+    "Destination",
+    "FilePart",
+    "Identity",
+    "ImagePart",
+    "IsolationKeys",
+    "LinkedIdentity",
+    "Message",
+    "Part",
+    "ResponseTarget",
+    "RunRequest",
+    "RunResult",
+    "RunUpdate",
+    "Session",
+    "TextPart",
+    "Usage",
+]
+
+
+def _freeze(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class TextPart:
+    """A piece of text in a message."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+
+@attrs.frozen
+class ImagePart:
+    """An image: by ``url`` (http or data URL) or by a channel-native ``file_id``."""
+
+    url: str | None = None
+    file_id: str | None = None
+    mime_type: str | None = None
+    name: str | None = None
+    type: Literal["image"] = "image"
+
+
+@attrs.frozen
+class FilePart:
+    """A file: by ``url`` or by a channel-native ``file_id``."""
+
+    url: str | None = None
+    file_id: str | None = None
+    mime_type: str | None = None
+    name: str | None = None
+    size: int | None = None
+    type: Literal["file"] = "file"
+
+
+Part = Union[TextPart, ImagePart, FilePart]
+_PART_TYPES: dict[str, type[Any]] = {"text": TextPart, "image": ImagePart, "file": FilePart}
+
+
+def _parts(value: str | Part | Iterable[Part]) -> tuple[Part, ...]:
+    if isinstance(value, str):
+        return (TextPart(value),)
+    if isinstance(value, (TextPart, ImagePart, FilePart)):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen
+class Message:
+    """One chat message: a role and a tuple of parts.
+
+    ``content`` accepts a plain string for convenience and is always stored as
+    a tuple of parts.
+    """
+
+    role: str
+    content: tuple[Part, ...] = attrs.field(converter=_parts, factory=tuple)
+
+    @property
+    def text(self) -> str:
+        """The message's text parts joined together."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @classmethod
+    def user(cls, content: str | Part | Iterable[Part]) -> Message:
+        """A message with role ``user``."""
+        return cls("user", content)  # type: ignore[arg-type]
+
+    @classmethod
+    def assistant(cls, content: str | Part | Iterable[Part]) -> Message:
+        """A message with role ``assistant``."""
+        return cls("assistant", content)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form (parts without ``None`` fields)."""
+        return {
+            "role": self.role,
+            "content": [
+                {k: v for k, v in attrs.asdict(p).items() if v is not None} for p in self.content
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Message:
+        """Inverse of :meth:`to_json`; raises ``ValueError`` on a bad shape."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("role"), str):
+            raise ValueError("message must be an object with a string 'role'")
+        parts: list[Part] = []
+        for raw in data.get("content") or []:
+            if not isinstance(raw, Mapping) or raw.get("type") not in _PART_TYPES:
+                raise ValueError(f"unknown message part: {raw!r:.80}")
+            fields = {k: v for k, v in raw.items() if k != "type"}
+            parts.append(_PART_TYPES[raw["type"]](**fields))
+        return cls(data["role"], tuple(parts))
+
+
+@attrs.frozen
+class Identity:
+    """A person as one channel instance knows them.
+
+    ``channel`` is the channel *instance* name, ``native_id`` the id the
+    channel uses (Telegram user id, Teams AAD object id, API key name).
+    ``claims`` carries extra facts an allowlist may test (username, tenant).
+    """
+
+    channel: str
+    native_id: str
+    display_name: str | None = None
+    claims: dict[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        """``"<channel>:<native_id>"``, unique across channels."""
+        return f"{self.channel}:{self.native_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Identity:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            str(data["channel"]),
+            str(data["native_id"]),
+            data.get("display_name"),
+            data.get("claims") or {},
+        )
+
+
+@attrs.frozen
+class IsolationKeys:
+    """The tenant scope of a request (``x-agent-*-isolation-key`` headers)."""
+
+    user: str | None = None
+    chat: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """An injective string form used to prefix every stored key."""
+        from urllib.parse import quote
+
+        u = "-" if self.user is None else "u" + quote(self.user, safe="")
+        c = "-" if self.chat is None else "c" + quote(self.chat, safe="")
+        return f"{u}/{c}"
+
+
+@attrs.define
+class Session:
+    """A conversation's persisted state.
+
+    ``state`` is a JSON-serialisable dict the target may change; the host
+    saves it after every run.
+    """
+
+    key: str
+    state: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Usage:
+    """Token counts, when the target reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+_TargetKind = Literal["originating", "active", "channels", "identities", "all_linked", "none"]
+
+
+@attrs.frozen
+class ResponseTarget:
+    """Where a run's result goes.
+
+    Build one with the class methods: ``ResponseTarget.originating()``,
+    ``.active()``, ``.channel(name)``, ``.channels(names)``,
+    ``.identities(ids)``, ``.all_linked()``, ``.none()``. ``echo_input``
+    mirrors the user's input to destinations other than the originating one.
+    """
+
+    kind: _TargetKind = "originating"
+    names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    echo_input: bool = False
+
+    @classmethod
+    def originating(cls, *, echo_input: bool = False) -> ResponseTarget:
+        """Reply where the message came from (the default)."""
+        return cls("originating", echo_input=echo_input)
+
+    @classmethod
+    def active(cls, *, echo_input: bool = False) -> ResponseTarget:
+        """The identity's most recently active channel."""
+        return cls("active", echo_input=echo_input)
+
+    @classmethod
+    def channel(cls, name: str, *, echo_input: bool = False) -> ResponseTarget:
+        """One named channel instance."""
+        return cls("channels", (name,), echo_input=echo_input)
+
+    @classmethod
+    def channels(cls, names: Iterable[str], *, echo_input: bool = False) -> ResponseTarget:
+        """Several named channel instances."""
+        return cls("channels", tuple(names), echo_input=echo_input)
+
+    @classmethod
+    def identities(cls, ids: Iterable[str], *, echo_input: bool = False) -> ResponseTarget:
+        """Specific identities, by :attr:`Identity.key`."""
+        return cls("identities", tuple(ids), echo_input=echo_input)
+
+    @classmethod
+    def all_linked(cls, *, echo_input: bool = False) -> ResponseTarget:
+        """Every channel where the linked person can be reached."""
+        return cls("all_linked", echo_input=echo_input)
+
+    @classmethod
+    def none(cls) -> ResponseTarget:
+        """Deliver nowhere (the run still happens and is stored)."""
+        return cls("none")
+
+    @classmethod
+    def parse(cls, text: str) -> ResponseTarget:
+        """Parse config syntax: ``originating``, ``active``, ``all_linked``,
+        ``none``, ``channel:NAME``, ``channels:A,B``."""
+        kind, _, rest = text.partition(":")
+        if kind in ("originating", "active", "all_linked", "none") and not rest:
+            return cls(kind)  # type: ignore[arg-type]
+        if kind in ("channel", "channels") and rest:
+            return cls("channels", tuple(n.strip() for n in rest.split(",") if n.strip()))
+        raise ValueError(
+            f"unknown response target {text!r}; expected originating, active, all_linked, "
+            "none, channel:NAME or channels:A,B"
+        )
+
+
+@attrs.frozen
+class Destination:
+    """A place a message can be delivered: a channel instance and a native
+    address (chat id, conversation id...). ``reference`` holds whatever else
+    the channel needs to send there (Teams conversation reference)."""
+
+    channel: str
+    address: str
+    identity: str | None = None
+    is_group: bool = False
+    reference: dict[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Destination:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            str(data["channel"]),
+            str(data["address"]),
+            data.get("identity"),
+            bool(data.get("is_group", False)),
+            data.get("reference") or {},
+        )
+
+
+@attrs.frozen
+class DeliveryReceipt:
+    """What a channel returns after sending: native message ids."""
+
+    destination: Destination
+    message_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sent_at: float = attrs.field(factory=time.time)
+
+
+@attrs.define
+class RunRequest:
+    """Everything a target gets for one turn.
+
+    ``input`` are the new messages, ``history`` the earlier turns of this
+    session (bounded), ``session.state`` a dict the host persists.
+    ``options`` are channel-specific extras (instructions, model...).
+    """
+
+    input: tuple[Message, ...] = attrs.field(converter=tuple)
+    history: tuple[Message, ...] = attrs.field(default=(), converter=tuple)
+    session: Session = attrs.field(factory=lambda: Session(""))
+    identity: Identity | None = None
+    channel: str = ""
+    options: dict[str, Any] = attrs.field(factory=dict)
+    isolation: IsolationKeys = attrs.field(factory=IsolationKeys)
+    response_target: ResponseTarget | None = None
+    destination: Destination | None = None
+
+    @property
+    def text(self) -> str:
+        """The text of the new input, messages joined by newlines."""
+        return "\n".join(m.text for m in self.input if m.text)
+
+
+@attrs.frozen
+class RunUpdate:
+    """A streaming update: a text ``delta`` and/or a whole ``message`` part."""
+
+    delta: str = ""
+    part: Part | None = None
+
+
+def _as_messages(value: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class RunResult:
+    """The outcome of a run."""
+
+    messages: tuple[Message, ...] = attrs.field(factory=tuple, converter=_as_messages)
+    usage: Usage = attrs.field(factory=Usage)
+    status: Literal["completed", "failed", "incomplete", "cancelled"] = "completed"
+    response_target: ResponseTarget | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_text(cls, text: str, **kwargs: Any) -> RunResult:
+        """A completed result with one assistant message of ``text``."""
+        return cls((Message.assistant(text),), **kwargs)
+
+    @property
+    def text(self) -> str:
+        """All assistant text joined by blank lines."""
+        return "\n\n".join(m.text for m in self.messages if m.text)
+
+
+class AllowlistDecision(enum.Enum):
+    """An allowlist's answer for one person."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ABSTAIN = "abstain"
+
+
+@attrs.frozen
+class LinkedIdentity:
+    """An identity linked to a hostline user id."""
+
+    user_id: str
+    identity: Identity
+    linked_at: float = attrs.field(factory=time.time)
+
+
+@attrs.frozen
+class AuthorizationContext:
+    """What an allowlist sees: the channel instance, the person, the user
+    they are linked to (if any) and all identities of that user."""
+
+    channel: str
+    identity: Identity
+    user_id: str | None = None
+    linked: tuple[Identity, ...] = attrs.field(default=(), converter=tuple)
+    request: RunRequest | None = None

@@ -1,0 +1,6 @@
+"""Placeholder, replaced below."""
+from hostline import Channel
+
+
+class ResponsesChannel(Channel):
+    needs_secrets = False

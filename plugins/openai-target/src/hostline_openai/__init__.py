@@ -1,0 +1,1 @@
+"""hostline_openai"""

@@ -120,12 +120,16 @@ def _strings(value: Any, what: str) -> frozenset[str]:
     return frozenset(str(i) for i in items)
 
 
+def _native_ids(value: Any) -> frozenset[str]:
+    return _strings(value, "NativeIdAllowlist ids")
+
+
 @attrs.frozen
 class NativeIdAllowlist:
     """ALLOW the listed native ids (of the asking channel, or ``channel:id``
     for a specific one); ABSTAIN for everyone else."""
 
-    ids: frozenset[str] = attrs.field(converter=lambda v: _strings(v, "NativeIdAllowlist ids"))
+    ids: frozenset[str] = attrs.field(converter=_native_ids)
 
     def check(self, context: AuthorizationContext) -> AllowlistDecision:
         """ALLOW a listed id."""

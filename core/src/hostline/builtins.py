@@ -36,7 +36,8 @@ async def _new(ctx: CommandContext) -> str:
 
 async def _linker(host: Host) -> IdentityLinker:
     linkers = await host.collect("hostline_identity_linkers", host=host)
-    return linkers[0] if linkers else _LINKER  # type: ignore[no-any-return]
+    linker: IdentityLinker = linkers[0] if linkers else _LINKER
+    return linker
 
 
 async def _link(ctx: CommandContext) -> str:

@@ -288,7 +288,7 @@ def structure(cls: type[T], data: Mapping[str, Any], where: str,
     wrapped in :class:`Secret`.
     """
     hints = typing.get_type_hints(cls)
-    fields = {f.alias or f.name: f for f in attrs.fields(cls)}  # type: ignore[misc]
+    fields = {f.alias or f.name: f for f in attrs.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
@@ -346,7 +346,8 @@ def parse_config(raw: Mapping[str, Any], path: Path | None,
         if key not in ("host", "channels", "plugins"):
             close = difflib.get_close_matches(key, ["host", "channels", "plugins"], n=1)
             hint = f" (did you mean '[{close[0]}]'?)" if close else ""
-            raise ConfigError(f"{src}: [{key}]: unknown table{hint}; known: host, channels, plugins")
+            raise ConfigError(
+                f"{src}: [{key}]: unknown table{hint}; known: host, channels, plugins")
 
     def table(value: Any, name: str) -> dict[str, Any]:
         if not isinstance(value, dict):

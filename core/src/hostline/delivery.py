@@ -15,7 +15,7 @@ from .types import Destination, Identity, ResponseTarget, RunResult
 if TYPE_CHECKING:
     from .host import Host
 
-__all__ = ["LinkPolicy", "ResponseContext", "Resolution", "SkippedTarget", "resolve"]
+__all__ = ["LinkPolicy", "Resolution", "ResponseContext", "SkippedTarget", "resolve"]
 
 
 @attrs.frozen

@@ -22,20 +22,45 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from . import builtins
-from .auth import Allowed, Allowlist, AuthorizationResult, Denied, LinkedClaimAllowlist, \
-    LinkRequired, combine, decide
+from .auth import (
+    Allowed,
+    Allowlist,
+    AuthorizationResult,
+    Denied,
+    LinkedClaimAllowlist,
+    LinkRequired,
+    combine,
+    decide,
+)
 from .config import Config, HostConfig
 from .delivery import LinkPolicy, ResponseContext, resolve
 from .errors import HostlineError, PermanentDeliveryError, Reject
-from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, error_response
+from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
 from .isolation import IsolationMiddleware, current_isolation
-from .plugins import TARGETS_GROUP, Channel, build_channel, entry_points, load_plugin, \
-    make_plugin_manager, register
+from .plugins import (
+    TARGETS_GROUP,
+    Channel,
+    build_channel,
+    entry_points,
+    load_plugin,
+    make_plugin_manager,
+    register,
+)
 from .runner import Runner
 from .store import SQLiteStore, Store, Task
 from .targets import Target, load_target
-from .types import AllowlistDecision, AuthorizationContext, Destination, Identity, \
-    IsolationKeys, Message, ResponseTarget, RunRequest, RunResult, RunUpdate
+from .types import (
+    AllowlistDecision,
+    AuthorizationContext,
+    Destination,
+    Identity,
+    IsolationKeys,
+    Message,
+    ResponseTarget,
+    RunRequest,
+    RunResult,
+    RunUpdate,
+)
 
 log = logging.getLogger("hostline")
 
@@ -119,7 +144,7 @@ class Turn:
                 status = "completed"
             finally:
                 content: list[Any] = ["".join(text)] if any(text) else []
-                message = Message("assistant", tuple(content) + tuple(parts))  # type: ignore[arg-type]
+                message = Message("assistant", (*content, *parts))
                 self.result = RunResult((message,), status=status)  # type: ignore[arg-type]
                 if status == "completed" or any(text):
                     await asyncio.shield(self._finish(self.result))
@@ -162,8 +187,8 @@ class Host:
         register(self.pm, builtins, "hostline.builtins", "built-in plugin hostline.builtins")
         for instance in self.config.channels:
             channel = build_channel(self, instance)
-            register(self.pm, channel, instance,
-                     f"channel {instance!r} (plugin {self.config.channels[instance].common.plugin!r})")
+            plugin_name = self.config.channels[instance].common.plugin
+            register(self.pm, channel, instance, f"channel {instance!r} (plugin {plugin_name!r})")
             self.channels[instance] = channel
         for name in self.config.host.plugins:
             register(self.pm, load_plugin(name), name, f"plugin {name!r}")
@@ -241,7 +266,7 @@ class Host:
             message = {404: f"no route for {request.url.path}",
                        405: f"method {request.method} not allowed on {request.url.path}"
                        }.get(exc.status_code, str(exc.detail))
-            return error_response(exc.status_code, message, headers=exc.headers)
+            return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
         async def bad_request(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, BadRequest)
@@ -250,14 +275,10 @@ class Host:
         async def too_large(request: Request, exc: Exception) -> Response:
             return error_response(413, str(exc), code="body_too_large")
 
-        async def server_error(request: Request, exc: Exception) -> Response:
-            log.error("unhandled error on %s %s", request.method, request.url.path,
-                      exc_info=exc)
-            return error_response(500, "internal server error", code="server_error")
-
         return Starlette(
             routes=routes,
             middleware=[
+                Middleware(ErrorMiddleware),
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
             ],
@@ -265,7 +286,6 @@ class Host:
                 HTTPException: http_error,
                 BadRequest: bad_request,
                 BodyTooLarge: too_large,
-                Exception: server_error,
             },
             lifespan=(lambda app: self.lifespan()) if lifespan else None,
         )
@@ -302,7 +322,7 @@ class Host:
                 cm = self._call(impl, host=self)
                 if cm is not None:
                     await stack.enter_async_context(cm)
-            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
+            except Exception as exc:
                 errors.append(f"  {label}: {type(exc).__name__}: {exc}")
         if errors:
             await stack.aclose()
@@ -405,11 +425,8 @@ class Host:
         target = result.response_target or req.response_target or ResponseTarget.originating()
         origin = req.destination or Destination(req.channel, "open-request",
                                                 req.identity.key if req.identity else None)
-        if target.kind == "originating":
-            destinations, intended, skipped = (origin,), (f"{origin.channel}:{origin.address}",), ()
-        else:
-            res = await resolve(self, target, req.identity, origin)
-            destinations, intended, skipped = res.destinations, res.intended, res.skipped
+        res = await resolve(self, target, req.identity, origin)
+        destinations, intended, skipped = res.destinations, res.intended, res.skipped
         echo = Message("user", tuple(p for m in req.input for p in m.content))
         for dest in destinations:
             is_origin = dest == origin

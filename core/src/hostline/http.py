@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-__all__ = ["BadRequest", "BodyLimitMiddleware", "error_response", "read_json"]
+__all__ = [
+    "BadRequest", "BodyLimitMiddleware", "ErrorMiddleware", "error_response", "read_json",
+]
+
+log = logging.getLogger("hostline.http")
 
 
 class BadRequest(Exception):
@@ -107,11 +112,40 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
-async def _send(send: Any, status: int, message: str, code: str) -> None:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+async def _send(send: Any, status: int, message: str, code: str,
+                type: str = "invalid_request_error") -> None:
+    body = json.dumps({"error": {"message": message, "type": type,
                                  "param": None, "code": code}}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ErrorMiddleware:
+    """Pure ASGI middleware: an unhandled error becomes a JSON 500 without a
+    traceback for the client; the traceback goes to the log, once."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await _send(send, 500, "internal server error", "server_error",
+                            "server_error")

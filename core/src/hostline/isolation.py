@@ -33,8 +33,9 @@ USER_HEADER = "x-agent-user-isolation-key"
 CHAT_HEADER = "x-agent-chat-isolation-key"
 _MAX_HEADER = 512
 
+_NO_KEYS = IsolationKeys()  # frozen, so one shared default is safe
 _current: contextvars.ContextVar[IsolationKeys] = contextvars.ContextVar(
-    "hostline_isolation", default=IsolationKeys()
+    "hostline_isolation", default=_NO_KEYS
 )
 
 

@@ -114,7 +114,7 @@ def load_entry_point(kind: str, name: str, group: str) -> Any:
                           f"{group}; installed: {known})")
     try:
         return ep.load()
-    except Exception as exc:  # noqa: BLE001 - any import failure names the plugin
+    except Exception as exc:
         raise PluginError(f"{kind} {name!r} ({_describe(group, ep)}): failed to import: "
                           f"{type(exc).__name__}: {exc}") from None
 
@@ -149,7 +149,7 @@ def build_channel(host: Host, instance: str) -> Channel:
         channel = cls(instance, config, host)
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         ep = entry_points(CHANNELS_GROUP)[plugin]
         raise PluginError(f"channel plugin {plugin!r} ({_describe(CHANNELS_GROUP, ep)}): "
                           f"failed to start instance {instance!r}: {type(exc).__name__}: {exc}"
@@ -163,7 +163,7 @@ def load_plugin(name: str) -> Any:
     if inspect.isclass(obj):
         try:
             obj = obj()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PluginError(f"plugin {name!r}: failed to start: {type(exc).__name__}: {exc}"
                               ) from None
     return obj

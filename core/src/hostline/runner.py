@@ -140,7 +140,7 @@ class Runner:
                 try:
                     tasks = await self.store.claim(self.owner, free, self.config.lease_seconds,
                                                    kinds)
-                except Exception:  # noqa: BLE001 - a locked or broken store must not kill the loop
+                except Exception:
                     log.exception("claiming tasks failed; retrying")
                     await asyncio.sleep(1.0)
                     continue
@@ -175,7 +175,7 @@ class Runner:
                 await handler(task)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the task
+            except Exception as exc:
                 await self._failed(task, exc)
             else:
                 await self.store.finish(task.id, self.owner)

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import ConfigError
 from .types import Message, RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["Target", "adapt_target", "echo", "load_target"]
+__all__ = ["Target", "coerce_result", "echo", "load_target"]
 
 
 class Target:
@@ -55,7 +55,7 @@ class Target:
                 if update.part is not None:
                     parts.append(update.part)
             content: list[Any] = ["".join(text)] if any(text) else []
-            return RunResult((Message("assistant", tuple(_to_parts(content)) + tuple(parts)),))
+            return RunResult((Message("assistant", (*content, *parts)),))
         return coerce_result(await _maybe_await(self._run(request)))
 
     async def stream(self, request: RunRequest) -> AsyncIterator[RunUpdate]:
@@ -80,12 +80,6 @@ class Target:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-def _to_parts(content: list[Any]) -> list[Any]:
-    from .types import TextPart
-
-    return [TextPart(c) if isinstance(c, str) else c for c in content]
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -133,7 +127,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
     if ":" in spec:
         try:
             obj = _import_attr(spec)
-        except Exception as exc:  # noqa: BLE001 - any import failure is a config error
+        except Exception as exc:
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None
         if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
@@ -146,7 +140,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                           "or use 'package.module:attr')")
     try:
         factory = ep.load()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ConfigError(f"{where}: target {spec!r} (entry point {ep.value}) failed to "
                           f"import: {type(exc).__name__}: {exc}") from None
     if factory is echo:
@@ -155,7 +149,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
         obj = factory(**dict(options))
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ConfigError(f"{source}: [host.target_options]: target {spec!r} "
                           f"(entry point {ep.value}) refused its options: "
                           f"{type(exc).__name__}: {exc}") from None

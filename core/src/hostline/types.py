@@ -36,6 +36,18 @@ __all__ = [
 ]
 
 
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _messages(value: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple(value)
+
+
+def _identities(value: Iterable[Identity]) -> tuple[Identity, ...]:
+    return tuple(value)
+
+
 def _freeze(value: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(value or {})
 
@@ -71,16 +83,16 @@ class FilePart:
     type: Literal["file"] = "file"
 
 
-Part = Union[TextPart, ImagePart, FilePart]
+Part = Union[TextPart, ImagePart, FilePart]  # noqa: UP007 - a runtime alias on 3.10
 _PART_TYPES: dict[str, type[Any]] = {"text": TextPart, "image": ImagePart, "file": FilePart}
 
 
-def _parts(value: str | Part | Iterable[Part]) -> tuple[Part, ...]:
+def _parts(value: str | Part | Iterable[Part | str]) -> tuple[Part, ...]:
     if isinstance(value, str):
         return (TextPart(value),)
     if isinstance(value, (TextPart, ImagePart, FilePart)):
         return (value,)
-    return tuple(value)
+    return tuple(TextPart(p) if isinstance(p, str) else p for p in value)
 
 
 @attrs.frozen
@@ -102,12 +114,12 @@ class Message:
     @classmethod
     def user(cls, content: str | Part | Iterable[Part]) -> Message:
         """A message with role ``user``."""
-        return cls("user", content)  # type: ignore[arg-type]
+        return cls("user", content)
 
     @classmethod
     def assistant(cls, content: str | Part | Iterable[Part]) -> Message:
         """A message with role ``assistant``."""
-        return cls("assistant", content)  # type: ignore[arg-type]
+        return cls("assistant", content)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form (parts without ``None`` fields)."""
@@ -222,7 +234,7 @@ class ResponseTarget:
     """
 
     kind: _TargetKind = "originating"
-    names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    names: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     echo_input: bool = False
 
     @classmethod
@@ -308,7 +320,7 @@ class DeliveryReceipt:
     """What a channel returns after sending: native message ids."""
 
     destination: Destination
-    message_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    message_ids: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     sent_at: float = attrs.field(factory=time.time)
 
 
@@ -321,8 +333,8 @@ class RunRequest:
     ``options`` are channel-specific extras (instructions, model...).
     """
 
-    input: tuple[Message, ...] = attrs.field(converter=tuple)
-    history: tuple[Message, ...] = attrs.field(default=(), converter=tuple)
+    input: tuple[Message, ...] = attrs.field(converter=_messages)
+    history: tuple[Message, ...] = attrs.field(default=(), converter=_messages)
     session: Session = attrs.field(factory=lambda: Session(""))
     identity: Identity | None = None
     channel: str = ""
@@ -345,15 +357,11 @@ class RunUpdate:
     part: Part | None = None
 
 
-def _as_messages(value: Iterable[Message]) -> tuple[Message, ...]:
-    return tuple(value)
-
-
 @attrs.frozen
 class RunResult:
     """The outcome of a run."""
 
-    messages: tuple[Message, ...] = attrs.field(factory=tuple, converter=_as_messages)
+    messages: tuple[Message, ...] = attrs.field(factory=tuple, converter=_messages)
     usage: Usage = attrs.field(factory=Usage)
     status: Literal["completed", "failed", "incomplete", "cancelled"] = "completed"
     response_target: ResponseTarget | None = None
@@ -395,5 +403,5 @@ class AuthorizationContext:
     channel: str
     identity: Identity
     user_id: str | None = None
-    linked: tuple[Identity, ...] = attrs.field(default=(), converter=tuple)
+    linked: tuple[Identity, ...] = attrs.field(default=(), converter=_identities)
     request: RunRequest | None = None

@@ -146,6 +146,10 @@ class SQLiteStore(Store):
             (tbl, key, raw if isinstance(raw, str) else repr(raw), error, time.time()),
         )
 
+    def _drop(self, tbl: str, column: str, key: Any, raw: Any, error: str) -> None:
+        self._quarantine(tbl, str(key), raw, error)
+        self._tx(lambda d: d.execute(f"DELETE FROM {tbl} WHERE {column}=?", (key,)))
+
     # sessions -------------------------------------------------------------
     async def load_session(self, scope: str, history_limit: int) -> tuple[Session, list[Message]]:
         return await self._call(self._load_session, scope, history_limit)
@@ -163,8 +167,7 @@ class SQLiteStore(Store):
                     raise ValueError("state is not an object")
                 state = loaded
             except ValueError as exc:
-                self._tx(lambda d: (self._quarantine("sessions", key, srow[0], str(exc)),
-                                    d.execute("DELETE FROM sessions WHERE key=?", (key,))))
+                self._drop("sessions", "key", key, srow[0], str(exc))
         history: list[Message] = []
         if limit > 0:
             rows = db.execute(
@@ -236,8 +239,8 @@ class SQLiteStore(Store):
         try:
             return json.loads(row[0])
         except ValueError as exc:
-            self._tx(lambda d: (self._quarantine("kv", f"{ns}/{key}", row[0], str(exc)),
-                                d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key))))
+            self._quarantine("kv", f"{ns}/{key}", row[0], str(exc))
+            self._tx(lambda d: d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key)))
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
@@ -401,6 +404,7 @@ class SQLiteStore(Store):
 
     async def reschedule(self, task_id: int, owner: str, error: str, at: float | None) -> None:
         now = time.time()
+        args: tuple[Any, ...]
         if at is None:
             sql, args = ("UPDATE tasks SET state='dead', owner=NULL, lease_until=NULL, "
                          "last_error=?, updated_at=? WHERE id=?", (error[:500], now, task_id))

@@ -183,7 +183,8 @@ class Host:
                 getattr(target, "__name__", "target"), target)
         else:
             self.target = load_target(self.config.host.target, self.config.host.target_options,
-                                      entry_points(TARGETS_GROUP), source)
+                                      entry_points(TARGETS_GROUP), source,
+                                      state_dir=self.config.state_dir)
         register(self.pm, builtins, "hostline.builtins", "built-in plugin hostline.builtins")
         for instance in self.config.channels:
             channel = build_channel(self, instance)

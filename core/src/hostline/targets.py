@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -116,12 +117,28 @@ def _import_attr(spec: str) -> Any:
     return obj
 
 
+def _factory_kwargs(factory: Any, options: Mapping[str, Any],
+                    state_dir: Path | None) -> dict[str, Any]:
+    """``options``, plus ``state_dir`` when the factory declares a parameter of
+    that name and the config did not set it (targets that keep files need it)."""
+    kwargs = dict(options)
+    if state_dir is not None and "state_dir" not in kwargs:
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            return kwargs
+        if "state_dir" in params:
+            kwargs["state_dir"] = state_dir
+    return kwargs
+
+
 def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str, Any],
-                source: str = "<config>") -> Target:
+                source: str = "<config>", *, state_dir: Path | None = None) -> Target:
     """Resolve ``[host] target``: a ``module:attr`` path or an entry-point name.
 
     Entry-point targets are factories: the built-in ``echo`` is returned as
-    is; others are called with ``options`` (``[host.target_options]``).
+    is; others are called with ``options`` (``[host.target_options]``), plus
+    the host's ``state_dir`` if the factory has a ``state_dir`` parameter.
     """
     where = f"{source}: [host] key 'target'"
     if ":" in spec:
@@ -131,7 +148,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None
         if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
-            obj = obj(**options)
+            obj = obj(**_factory_kwargs(obj, options, state_dir))
         return Target(spec, obj)
     ep = entry_points.get(spec)
     if ep is None:
@@ -146,7 +163,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
     if factory is echo:
         return Target(spec, echo)
     try:
-        obj = factory(**dict(options))
+        obj = factory(**_factory_kwargs(factory, options, state_dir))
     except ConfigError:
         raise
     except Exception as exc:

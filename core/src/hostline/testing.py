@@ -85,8 +85,9 @@ class ServerProcess:
     """``hostline serve`` in a child process on a loopback port."""
 
     def __init__(self, config_path: Path, *, workers: int = 1, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, python: str | os.PathLike[str] | None = None) -> None:
         self.config_path = config_path
+        self.python = str(python or sys.executable)
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
@@ -104,7 +105,7 @@ class ServerProcess:
 
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hostline", "serve", "--config", str(self.config_path),
+            [self.python, "-m", "hostline", "serve", "--config", str(self.config_path),
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.config_path.parent,
             start_new_session=True)

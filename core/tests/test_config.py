@@ -6,11 +6,12 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hostline import ConfigError, Host, Secret, load_config, secret
 from hostline.cli import main
 from hostline.config import parse_config, structure
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def write(tmp_path: Path, text: str) -> Path:

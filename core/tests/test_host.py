@@ -11,6 +11,10 @@ from typing import Any
 
 import attrs
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from hostline import (
     Destination,
     Host,
@@ -27,9 +31,6 @@ from hostline import (
     read_json,
 )
 from hostline.testing import make_host, run_host
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from .conftest import eventually
 

@@ -7,9 +7,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hostline import InvalidIsolationKey, IsolationKeys, safe_state_path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from hostline import InvalidIsolationKey, IsolationKeys, safe_state_path
 
 ROOT_SETTINGS = settings(max_examples=10_000, deadline=None,
                          suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+# Test plugins are named by import path in configs; server processes get this
+# directory through PYTHONPATH.
+HELPERS = Path(__file__).parent / "helpers"
+sys.path.insert(0, str(HELPERS))
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:

@@ -104,18 +104,41 @@ def _describe(group: str, ep: md.EntryPoint) -> str:
     return f"entry point {group}:{ep.name} = {ep.value}"
 
 
-def load_entry_point(kind: str, name: str, group: str) -> Any:
-    """Import the entry point ``name`` of ``group`` or raise one-line :class:`PluginError`."""
+def _import_path(spec: str) -> Any:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_entry_point(kind: str, name: str, group: str) -> tuple[Any, str]:
+    """Import ``name``: an entry point of ``group``, or an import path
+    (``package.module`` or ``package.module:attr``) for in-house plugins.
+
+    Returns the object and a description of where it came from; failures are
+    one-line :class:`PluginError`s naming the plugin, the origin and the cause.
+    """
+    if ":" in name or "." in name:
+        origin = f"import path {name}"
+        try:
+            return _import_path(name), origin
+        except Exception as exc:
+            raise PluginError(f"{kind} {name!r} ({origin}): failed to import: "
+                              f"{type(exc).__name__}: {exc}") from None
     eps = entry_points(group)
     ep = eps.get(name)
     if ep is None:
         known = ", ".join(sorted(eps)) or "none installed"
         raise PluginError(f"{kind} {name!r}: not installed (no entry point {name!r} in group "
                           f"{group}; installed: {known})")
+    origin = _describe(group, ep)
     try:
-        return ep.load()
+        return ep.load(), origin
     except Exception as exc:
-        raise PluginError(f"{kind} {name!r} ({_describe(group, ep)}): failed to import: "
+        raise PluginError(f"{kind} {name!r} ({origin}): failed to import: "
                           f"{type(exc).__name__}: {exc}") from None
 
 
@@ -138,32 +161,29 @@ def build_channel(host: Host, instance: str) -> Channel:
     """Instantiate the channel instance ``instance`` from the config."""
     spec = host.config.channels[instance]
     plugin = spec.common.plugin
-    cls = load_entry_point(f"channel plugin {plugin!r} for [channels.{instance}]"
-                           if plugin != instance else "channel plugin", plugin, CHANNELS_GROUP)
+    kind = (f"channel plugin {plugin!r} for [channels.{instance}]" if plugin != instance
+            else "channel plugin")
+    cls, origin = load_entry_point(kind, plugin, CHANNELS_GROUP)
     if not (inspect.isclass(cls) and issubclass(cls, Channel)):
-        ep = entry_points(CHANNELS_GROUP)[plugin]
-        raise PluginError(f"channel plugin {plugin!r} ({_describe(CHANNELS_GROUP, ep)}): "
-                          "is not a hostline.Channel subclass")
+        raise PluginError(f"{kind} ({origin}): is not a hostline.Channel subclass")
     config = host.config.channel_config(instance, cls.Config)
     try:
-        channel = cls(instance, config, host)
+        return cls(instance, config, host)
     except ConfigError:
         raise
     except Exception as exc:
-        ep = entry_points(CHANNELS_GROUP)[plugin]
-        raise PluginError(f"channel plugin {plugin!r} ({_describe(CHANNELS_GROUP, ep)}): "
-                          f"failed to start instance {instance!r}: {type(exc).__name__}: {exc}"
-                          ) from None
-    return channel
+        raise PluginError(f"{kind} ({origin}): failed to start instance {instance!r}: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
-def load_plugin(name: str) -> Any:
-    """Load an enabled ``hostline.plugins`` entry point; classes are instantiated."""
-    obj = load_entry_point("plugin", name, PLUGINS_GROUP)
+def load_plugin(name: str, options: dict[str, Any] | None = None) -> Any:
+    """Load an enabled plugin (entry point or import path); a class is
+    instantiated with its ``[plugins.<name>]`` table as keyword arguments."""
+    obj, origin = load_entry_point("plugin", name, PLUGINS_GROUP)
     if inspect.isclass(obj):
         try:
-            obj = obj()
+            obj = obj(**(options or {}))
         except Exception as exc:
-            raise PluginError(f"plugin {name!r}: failed to start: {type(exc).__name__}: {exc}"
-                              ) from None
+            raise PluginError(f"plugin {name!r} ({origin}): failed to start: "
+                              f"{type(exc).__name__}: {exc}") from None
     return obj

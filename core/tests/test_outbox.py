@@ -1,0 +1,241 @@
+"""The durable outbox with real processes: crashes, leases, shutdown, CLI, fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hostline import (
+    Destination,
+    Identity,
+    Message,
+    ResponseContext,
+    ResponseTarget,
+    SQLiteStore,
+    hookimpl,
+)
+from hostline.testing import ServerProcess, make_host, run_host
+
+from .conftest import HELPERS, eventually
+from .helpers.sink_server import Sink
+
+ENV = {"PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")])}
+
+
+def config(tmp_path: Path, sink: Sink, outbox: str = "") -> Path:
+    path = tmp_path / "hostline.toml"
+    path.write_text(
+        f'[host]\nstate_dir = "{(tmp_path / "state").as_posix()}"\nshutdown_grace = 5.0\n'
+        f"[host.outbox]\nbackoff_initial = 0.05\nbackoff_max = 0.5\n{outbox}\n"
+        f'[channels.sink]\nplugin = "sinkchannel:SinkChannel"\nsink_url = "{sink.url}"\n')
+    return path
+
+
+async def enqueue(state: Path, n: int) -> list[str]:
+    store = SQLiteStore(state / "hostline.sqlite3")
+    await store.open()
+    keys = []
+    try:
+        for i in range(n):
+            key = f"push-{i}-{uuid.uuid4().hex[:6]}"
+            keys.append(key)
+            await store.enqueue("push", {
+                "destination": Destination("sink", str(i % 50)).to_json(),
+                "message": Message.assistant(f"message {i}").to_json()},
+                partition=f"push:sink:{i % 50}", key=key)
+    finally:
+        await store.close()
+    return keys
+
+
+def wait_until(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.05)
+
+
+def test_kill_9_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    with Sink(delay=0.002) as sink:
+        path = config(tmp_path, sink, "lease_seconds = 2.0\nconcurrency = 8")
+        server = ServerProcess(path, env=ENV)
+        server.start()
+        keys = asyncio.run(enqueue(tmp_path / "state", 1000))
+        kills = 0
+        while kills < 5:
+            time.sleep(rng.uniform(0.05, 0.4))
+            server.kill()
+            kills += 1
+            server.start()
+        wait_until(lambda: set(keys) <= set(sink.keys()), timeout=120)
+        server.stop()
+        seen = sink.keys()
+    lost = len(set(keys) - set(seen))
+    resent = sum(c - 1 for c in seen.values())
+    duplicates_after_dedupe = len(seen) - len(set(seen))
+    print(f"\ncrash test: {kills} kills, 1000 pushes, lost={lost}, "
+          f"resent (at-least-once)={resent}, duplicates after dedupe={duplicates_after_dedupe}")
+    assert lost == 0
+    assert set(seen) == set(keys)  # nothing delivered that was not queued
+    assert duplicates_after_dedupe == 0
+
+
+def test_lease_takeover_between_processes(tmp_path: Path) -> None:
+    with Sink() as sink:
+        path = config(tmp_path, sink, "lease_seconds = 1.0")
+        first = ServerProcess(path, env=ENV)
+        first.start()
+        sink.release.clear()  # the first worker's send hangs
+        (key,) = asyncio.run(enqueue(tmp_path / "state", 1))
+        assert sink.arrived.wait(20)
+        first.kill()  # dies holding the lease
+        sink.release.set()
+        sink.records.clear()
+        second = ServerProcess(path, env=ENV)
+        second.start()
+        try:
+            wait_until(lambda: key in sink.keys(), timeout=30)
+        finally:
+            second.stop()
+
+
+def test_shutdown_drains_inflight_and_leaves_the_rest_pending(tmp_path: Path) -> None:
+    with Sink(delay=0.5) as sink:
+        path = config(tmp_path, sink, "concurrency = 1")
+        server = ServerProcess(path, env=ENV)
+        server.start()
+        keys = asyncio.run(enqueue(tmp_path / "state", 5))
+        assert sink.arrived.wait(20)
+        assert server.stop() == 0
+        delivered = set(sink.keys())
+
+    async def states() -> dict[str, str]:
+        store = SQLiteStore(tmp_path / "state" / "hostline.sqlite3")
+        await store.open()
+        try:
+            return {t.key or "": t.state for t in await store.list_tasks()}
+        finally:
+            await store.close()
+
+    left = asyncio.run(states())
+    assert delivered, "the in-flight delivery finished during shutdown"
+    assert set(left) == set(keys) - delivered
+    assert set(left.values()) <= {"pending"}
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hostline", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=60, env={**os.environ, **ENV, **(env or {})})
+
+
+def test_ephemeral_host_refused_unless_allowed(tmp_path: Path) -> None:
+    with Sink() as sink:
+        path = config(tmp_path, sink)
+        out = run_cli("check", "--config", str(path), cwd=tmp_path, env={"K_SERVICE": "svc"})
+        assert out.returncode == 2
+        assert "K_SERVICE" in out.stderr and "allow_in_process_runner = true" in out.stderr
+        path.write_text(path.read_text().replace("[host]\n",
+                                                 "[host]\nallow_in_process_runner = true\n"))
+        assert run_cli("check", "--config", str(path), cwd=tmp_path,
+                       env={"K_SERVICE": "svc"}).returncode == 0
+
+
+def test_cli_push_and_outbox_while_serving(tmp_path: Path) -> None:
+    with Sink() as sink:
+        path = config(tmp_path, sink, "max_attempts = 1")
+        server = ServerProcess(path, env=ENV)
+        server.start()
+        try:
+            out = run_cli("push", "--config", str(path), "--channel", "sink", "--to", "42",
+                          "hello from cron", cwd=tmp_path)
+            assert out.returncode == 0, out.stderr
+            wait_until(lambda: any(r["text"] == "hello from cron" for r in sink.records), 30)
+            bad = run_cli("push", "--config", str(path), "--channel", "nope", "--to", "1", "x",
+                          cwd=tmp_path)
+            assert bad.returncode == 2 and "nope" in bad.stderr
+        finally:
+            server.stop()
+    # The sink is gone: the next push fails once and is dead-lettered (max_attempts = 1).
+    server.start()
+    try:
+        run_cli("push", "--config", str(path), "--channel", "sink", "--to", "7", "lost?",
+                cwd=tmp_path)
+
+        def dead() -> bool:
+            return "dead" in run_cli("outbox", "--failed", "--config", str(path),
+                                     cwd=tmp_path).stdout
+        wait_until(dead, 30)
+        listing = run_cli("outbox", "--failed", "--config", str(path), cwd=tmp_path).stdout
+        task_id = listing.split()[0]
+        assert "sink:7" in listing
+        retry = run_cli("outbox", "retry", task_id, "--config", str(path), cwd=tmp_path)
+        assert retry.returncode == 0 and "queued again" in retry.stdout
+    finally:
+        server.stop()
+
+
+class Spy:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+
+    @hookimpl
+    def hostline_response_hook(self, context: ResponseContext) -> None:
+        self.seen.append((context.destination.channel, context.is_echo))
+
+
+async def test_all_linked_fan_out_with_echo(tmp_path: Path) -> None:
+    from sinkchannel import SENT
+
+    SENT.clear()
+    spy = Spy()
+    cfg = ('[channels.a]\nplugin = "sinkchannel:SinkChannel"\n'
+           '[channels.b]\nplugin = "sinkchannel:SinkChannel"\n'
+           'response_target = "all_linked"\n')
+    async with run_host(make_host(tmp_path, cfg, plugins=[spy])) as (host, client):
+        # Both people talk once (so a conversation reference exists), then link.
+        await client.post("/a/in", json={"user": "u1", "text": "hi from a"})
+        await client.post("/b/in", json={"user": "u2", "text": "hi from b"})
+        challenge = await host.dispatch_command("/link", channel="a", scope="u1",
+                                                identity=Identity("a", "u1"))
+        assert challenge is not None
+        code = challenge.split("/link ")[1].split()[0]
+        linked = await host.dispatch_command(f"/link {code}", channel="b", scope="u2",
+                                             identity=Identity("b", "u2"))
+        assert linked == "Linked with your a account."
+        # B's default target is all_linked: B answers on the open request, A gets a push.
+        spy.seen.clear()
+        r = await client.post("/b/in", json={"user": "u2", "text": "fan out"})
+        assert r.json()["reply"] == "fan out"
+        await eventually(lambda: any(s["text"] == "fan out" for s in SENT))
+        assert [(s["channel"], s["address"]) for s in SENT] == [("a", "u1")]
+        assert sorted(spy.seen) == [("a", False), ("b", False)]
+        # echo_input mirrors the user's words to the other destinations, flagged as echo.
+        SENT.clear()
+        spy.seen.clear()
+        turn = await host.begin_turn(channel="b", scope="u2", input=[Message.user("mirror")],
+                                     identity=Identity("b", "u2"),
+                                     destination=Destination("b", "u2", "b:u2"))
+        turn.request.response_target = ResponseTarget.all_linked(echo_input=True)
+        await turn.run()
+        await eventually(lambda: len(SENT) == 2)
+        assert sorted(spy.seen) == [("a", False), ("a", True), ("b", False)]
+        assert sorted((s["role"], s["text"]) for s in SENT) == [("assistant", "mirror"),
+                                                                 ("user", "mirror")]
+        # Unlinked: the next all_linked result stays on the originating channel.
+        assert await host.dispatch_command("/unlink", channel="a", scope="u1",
+                                           identity=Identity("a", "u1")) == "Unlinked this account."
+        SENT.clear()
+        r = await client.post("/b/in", json={"user": "u2", "text": "alone"})
+        assert r.json()["reply"] == "alone"
+        await asyncio.sleep(0.3)
+        assert SENT == []

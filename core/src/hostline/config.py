@@ -78,6 +78,14 @@ class OutboxConfig:
 
 
 @attrs.frozen
+class LinksConfig:
+    """``[host.links]``: which channels may be linked, where private content may go."""
+
+    allow: dict[str, list[str]] = attrs.field(factory=dict)
+    private_to_group: bool = False
+
+
+@attrs.frozen
 class HostConfig:
     """``[host]``."""
 
@@ -93,6 +101,7 @@ class HostConfig:
     allow_in_process_runner: bool = False
     target_options: dict[str, Any] = attrs.field(factory=dict)
     outbox: OutboxConfig = attrs.field(factory=OutboxConfig)
+    links: LinksConfig = attrs.field(factory=LinksConfig)
 
 
 @attrs.frozen

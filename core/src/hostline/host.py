@@ -170,7 +170,9 @@ class Host:
         self.channels: dict[str, Channel] = {}
         self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
         self.runner = Runner(self.store, self.config.host.outbox)
-        self.link_policy = LinkPolicy()
+        links = self.config.host.links
+        self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
+                                      links.private_to_group)
         self.metrics: Counter[str] = Counter()
         self.ready = False
         self._app: Starlette | None = None

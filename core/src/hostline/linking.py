@@ -102,6 +102,9 @@ class OneTimeCodeLinker:
         other = Identity.from_json(stored["identity"])
         if other.key == identity.key:
             return LinkResolution(False, "Send the code from your other account.")
+        if not host.link_policy.may_link(other.channel, identity.channel):
+            return LinkResolution(False, f"Accounts on {other.channel} cannot be linked with "
+                                         f"{identity.channel}.")
         user_id = (await host.store.user_of(other.key) or await host.store.user_of(identity.key)
                    or uuid.uuid4().hex)
         for ident in (other, identity):

@@ -1,0 +1,83 @@
+"""Server-sent events that stop their producer when the client goes away.
+
+Starlette's ``StreamingResponse`` may leave an async generator suspended
+(to be finalised by the garbage collector) when the client disconnects.
+:class:`EventStream` instead watches for ``http.disconnect`` and, when it
+comes, cancels the pump and closes the generator before the request ends, so
+the producer's ``finally`` blocks (saving a partial result, closing the
+target's stream) always run and no task outlives the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+__all__ = ["EventStream", "encode"]
+
+log = logging.getLogger("hostline.responses")
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """One SSE frame: ``event: <type>`` and the JSON ``data``."""
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+
+
+class EventStream:
+    """An ASGI response sending ``events`` as ``text/event-stream``."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]],
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.events = events
+        self.on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
+                                (b"cache-control", b"no-cache"),
+                                (b"x-accel-buffering", b"no")]})
+        pump = asyncio.create_task(self._pump(send))
+        watch = asyncio.create_task(self._watch(receive))
+        try:
+            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Cancel whichever is still running and wait for its cleanup, so the
+            # producer is closed before this request returns.
+            for task in (pump, watch):
+                task.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+            if self.on_close is not None:
+                self.on_close()
+        if pump.done() and not pump.cancelled() and pump.result():
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _watch(self, receive: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    async def _pump(self, send: Any) -> bool:
+        """Send every event; ``True`` when the stream ended normally."""
+        events = self.events
+        try:
+            async for event in events:
+                try:
+                    await send({"type": "http.response.body", "body": encode(event),
+                                "more_body": True})
+                except Exception:  # the client is gone; stop producing
+                    return False
+            return True
+        except Exception:
+            log.exception("streaming a response failed")
+            return True
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()

@@ -66,6 +66,8 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._ex: ThreadPoolExecutor | None = None
+        self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -113,6 +115,8 @@ class SQLiteStore(Store):
     async def close(self) -> None:
         if self._ex is None:
             return
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
         await self._call(self._close)
         self._ex.shutdown(wait=True)
         self._ex = None
@@ -127,6 +131,61 @@ class SQLiteStore(Store):
         if self._db is None:
             raise RuntimeError("store is not open")
         return self._db
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in a write transaction, committed together with every
+        other write queued meanwhile (group commit): under load many webhook
+        acks share one commit instead of queueing for one each."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._batch.append((op, fut))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await fut  # type: ignore[no-any-return]
+
+    async def _flush(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    results = await self._call(self._run_batch, [op for op, _ in batch])
+                except BaseException as exc:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc if isinstance(exc, Exception)
+                                              else RuntimeError("store write interrupted"))
+                    raise
+                for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+        finally:
+            self._flusher = None
+
+    def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]
+                   ) -> list[tuple[bool, Any]]:
+        db = self.db
+        out: list[tuple[bool, Any]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                # A savepoint per write: one failing write does not undo the others.
+                db.execute("SAVEPOINT w")
+                try:
+                    out.append((True, op(db)))
+                    db.execute("RELEASE w")
+                except Exception as exc:
+                    db.execute("ROLLBACK TO w")
+                    db.execute("RELEASE w")
+                    out.append((False, exc))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return out
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self.db
@@ -192,10 +251,7 @@ class SQLiteStore(Store):
                         history_limit: int) -> None:
         state = json.dumps(session.state, separators=(",", ":"))
         rows = [json.dumps(m.to_json(), separators=(",", ":")) for m in messages]
-        await self._call(self._save_turn, session.key, state, rows, history_limit)
-
-    def _save_turn(self, key: str, state: str, rows: list[str], limit: int) -> None:
-        now = time.time()
+        key, now = session.key, time.time()
 
         def tx(db: sqlite3.Connection) -> None:
             db.execute(
@@ -208,20 +264,20 @@ class SQLiteStore(Store):
                 "INSERT INTO history (session, message, created_at) VALUES (?,?,?)",
                 [(key, r, now) for r in rows],
             )
-            if limit > 0 and rows:
+            if history_limit > 0 and rows:
                 # Keep a margin over the limit so pruning runs rarely.
                 cut = db.execute(
                     "SELECT id FROM history WHERE session=? ORDER BY id DESC LIMIT 1 OFFSET ?",
-                    (key, limit * 2),
+                    (key, history_limit * 2),
                 ).fetchone()
                 if cut is not None:
                     db.execute("DELETE FROM history WHERE session=? AND id<=?", (key, cut[0]))
 
-        self._tx(tx)
+        await self._write(tx)
 
     async def reset_session(self, scope: str) -> str:
         new = f"{scope}#{uuid.uuid4().hex}"
-        await self._call(self._tx, lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "INSERT INTO aliases (scope, session, updated_at) VALUES (?,?,?) "
             "ON CONFLICT(scope) DO UPDATE SET session=excluded.session, "
             "updated_at=excluded.updated_at", (scope, new, time.time())))
@@ -246,7 +302,7 @@ class SQLiteStore(Store):
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
         raw = json.dumps(value, separators=(",", ":"))
         exp = None if ttl is None else time.time() + ttl
-        await self._call(self._tx, lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
             "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, "
             "expires_at=excluded.expires_at", (ns, key, raw, exp)))
@@ -265,10 +321,10 @@ class SQLiteStore(Store):
                 (ns, key, raw, exp, now))
             return cur.rowcount > 0
 
-        return await self._call(self._tx, tx)
+        return await self._write(tx)
 
     async def kv_delete(self, ns: str, key: str) -> bool:
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "DELETE FROM kv WHERE ns=? AND key=?", (ns, key)).rowcount > 0)
 
     async def kv_list(self, ns: str, prefix: str = "", limit: int = 100,
@@ -299,20 +355,20 @@ class SQLiteStore(Store):
 
     async def purge_expired(self) -> int:
         """Delete expired key-value records."""
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at<=?",
             (time.time(),)).rowcount)
 
     # links ----------------------------------------------------------------
     async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
         raw = json.dumps(identity, separators=(",", ":"))
-        await self._call(self._tx, lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "INSERT INTO links (identity, user_id, data, linked_at) VALUES (?,?,?,?) "
             "ON CONFLICT(identity) DO UPDATE SET user_id=excluded.user_id, data=excluded.data, "
             "linked_at=excluded.linked_at", (identity_key, user_id, raw, time.time())))
 
     async def unlink(self, identity_key: str) -> bool:
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "DELETE FROM links WHERE identity=?", (identity_key,)).rowcount > 0)
 
     async def user_of(self, identity_key: str) -> str | None:
@@ -351,11 +407,11 @@ class SQLiteStore(Store):
                 (kind, partition, key, raw, now + delay, now, now))
             return cur.lastrowid if cur.rowcount else None
 
-        return await self._call(self._tx, tx)
+        return await self._write(tx)
 
     async def claim(self, owner: str, limit: int, lease: float,
                     kinds: list[str] | None = None) -> list[Task]:
-        return await self._call(self._tx, lambda db: self._claim(db, owner, limit, lease, kinds))
+        return await self._write(lambda db: self._claim(db, owner, limit, lease, kinds))
 
     def _claim(self, db: sqlite3.Connection, owner: str, limit: int, lease: float,
                kinds: list[str] | None) -> list[Task]:
@@ -399,7 +455,7 @@ class SQLiteStore(Store):
         return out
 
     async def finish(self, task_id: int, owner: str) -> None:
-        await self._call(self._tx, lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "DELETE FROM tasks WHERE id=?", (task_id,)))
 
     async def reschedule(self, task_id: int, owner: str, error: str, at: float | None) -> None:
@@ -412,15 +468,15 @@ class SQLiteStore(Store):
             sql, args = ("UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
                          "next_at=?, last_error=?, updated_at=? WHERE id=?",
                          (at, error[:500], now, task_id))
-        await self._call(self._tx, lambda db: db.execute(sql, args))
+        await self._write(lambda db: db.execute(sql, args))
 
     async def release(self, owner: str) -> int:
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
             "attempts=MAX(attempts-1, 0) WHERE state='leased' AND owner=?", (owner,)).rowcount)
 
     async def extend(self, task_id: int, owner: str, lease: float) -> bool:
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "UPDATE tasks SET lease_until=? WHERE id=? AND owner=? AND state='leased'",
             (time.time() + lease, task_id, owner)).rowcount > 0)
 
@@ -446,7 +502,7 @@ class SQLiteStore(Store):
         return await self._call(q)
 
     async def retry_task(self, task_id: int) -> bool:
-        return await self._call(self._tx, lambda db: db.execute(
+        return await self._write(lambda db: db.execute(
             "UPDATE tasks SET state='pending', attempts=0, next_at=?, owner=NULL "
             "WHERE id=? AND state='dead'", (time.time(), task_id)).rowcount > 0)
 

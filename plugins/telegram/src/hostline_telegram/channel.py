@@ -1,0 +1,791 @@
+"""The Telegram channel: webhook and polling in, Bot API out.
+
+Inbound updates take the host's durable path: the webhook verifies the
+secret, commits the update as a runner task (partition = chat, key = update
+id) and acks; the polling loop does the same. Tasks run in the runner's
+bounded worker pool, one at a time per chat, fair across chats. A reply that
+fails transiently is handed to a durable reply task, so the update is done
+and the chat's next message is handled normally. Nothing is kept per chat
+beyond the work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import attrs
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import hostline
+from hostline import (
+    DeliveryReceipt,
+    Destination,
+    FilePart,
+    Identity,
+    ImagePart,
+    Message,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    RunResult,
+    Task,
+    TextPart,
+)
+
+from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, \
+    TelegramRetryableError
+from .config import TelegramConfig
+from .format import render
+
+log = logging.getLogger("hostline.telegram")
+
+__all__ = ["TelegramChannel"]
+
+SEEN_NS = "telegram-seen"
+OFFSET_NS = "telegram-offset"
+UNREACHABLE_NS = "telegram-unreachable"
+_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_MEDIA = ("document", "audio", "video", "voice", "animation", "video_note")
+_TYPING_EVERY = 4.5  # a chat action shows for 5 s
+
+
+@attrs.frozen
+class Where:
+    """Where a reply goes: a chat, a forum topic, the message it answers."""
+
+    chat_id: int | str
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form (for reply tasks)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Where:
+        """Inverse of :meth:`to_json`."""
+        return cls(data["chat_id"], data.get("thread_id"), data.get("reply_to"))
+
+
+def _chat_id(address: str) -> int | str:
+    try:
+        return int(address)
+    except ValueError:
+        return address  # "@channelusername"
+
+
+def _utf16_slice(text: str, offset: int, length: int) -> str:
+    raw = text.encode("utf-16-le")
+    return raw[2 * offset:2 * (offset + length)].decode("utf-16-le", "replace")
+
+
+def _display_name(user: dict[str, Any]) -> str | None:
+    name = " ".join(str(user[k]) for k in ("first_name", "last_name") if user.get(k))
+    return name or user.get("username") or None
+
+
+def _chat_of(update: dict[str, Any]) -> Any:
+    """The chat id an update belongs to (for ordering), or ``None``."""
+    for key in ("message", "edited_message", "channel_post", "edited_channel_post",
+                "business_message", "my_chat_member", "chat_member", "chat_join_request",
+                "message_reaction"):
+        value = update.get(key)
+        if isinstance(value, dict) and isinstance(value.get("chat"), dict):
+            return value["chat"].get("id")
+    cq = update.get("callback_query")
+    if isinstance(cq, dict):
+        msg = cq.get("message")
+        if isinstance(msg, dict) and isinstance(msg.get("chat"), dict):
+            return msg["chat"].get("id")
+        if isinstance(cq.get("from"), dict):
+            return cq["from"].get("id")
+    return None
+
+
+class TelegramChannel(hostline.Channel):
+    """A Telegram bot: ``[channels.<name>]`` with ``plugin = "telegram"``.
+
+    Hooks: routes (``POST /<name>/webhook``), a lifespan (HTTP client,
+    ``getMe``, webhook registration or the polling loop, ``setMyCommands``),
+    runner task handlers (updates, replies) and ``hostline_push``. Targets
+    can fetch an incoming file with ``await host.channels[name].download(file_id)``.
+    """
+
+    Config = TelegramConfig
+    streaming = True
+    needs_secrets = True
+
+    def __init__(self, name: str, config: TelegramConfig, host: hostline.Host) -> None:
+        super().__init__(name, config, host)
+        self.config: TelegramConfig = config
+        self._api: BotAPI | None = None
+        self.bot_id: int | None = None
+        self.username: str | None = None
+        self.kind_update = f"{name}:update"
+        self.kind_reply = f"{name}:reply"
+        self._poller: asyncio.Task[None] | None = None
+        # chat -> monotonic time until which Telegram asked us to wait (429).
+        # Entries expire; nothing else is kept per chat.
+        self._flood: dict[str, float] = {}
+
+    @property
+    def api(self) -> BotAPI:
+        """The Bot API client (available while the host runs)."""
+        if self._api is None:
+            raise RuntimeError(f"channel {self.name!r} is not running")
+        return self._api
+
+    # hooks ------------------------------------------------------------------
+    @hostline.hookimpl
+    def hostline_routes(self, host: hostline.Host) -> list[Route]:
+        """``POST /<name>/webhook`` in webhook mode."""
+        if self.config.mode != "webhook":
+            return []
+        return [Route("/webhook", self.webhook, methods=["POST"])]
+
+    @hostline.hookimpl
+    def hostline_lifespan(self, host: hostline.Host) -> Any:
+        """Client pool, getMe, setMyCommands, then setWebhook or the polling loop."""
+        return self._lifespan()
+
+    @hostline.hookimpl
+    def hostline_task_handlers(self, host: hostline.Host) -> dict[str, Any]:
+        """Runner handlers: inbound updates and durable replies."""
+        return {self.kind_update: self.handle_update, self.kind_reply: self.handle_reply}
+
+    @hostline.hookimpl
+    async def hostline_push(self, destination: Destination, message: Message,
+                            host: hostline.Host, key: str) -> DeliveryReceipt | None:
+        """Send ``message`` to the chat ``destination.address`` (from the outbox)."""
+        if destination.channel != self.name:
+            return None
+        await self._check_reachable(destination)
+        topic = destination.reference.get("message_thread_id")
+        where = Where(_chat_id(destination.address), topic if isinstance(topic, int) else None)
+        ids = await self._deliver(where, self._items(RunResult((message,))),
+                                  key=f"{self.name}:push:{key}", in_task=True)
+        return DeliveryReceipt(destination, tuple(str(i) for i in ids))
+
+    # lifespan ---------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        cfg = self.config
+        outbox = self.host.config.host.outbox
+        self._api = BotAPI(
+            cfg.token.reveal(), api_base=cfg.api_base,
+            # Every runner worker may have a send and a chat action in flight,
+            # plus the long poll: size the pool so none waits for a connection.
+            max_connections=cfg.max_connections or 2 * outbox.concurrency + 4,
+            connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
+            pool_timeout=cfg.pool_timeout)
+        try:
+            try:
+                me = await self.api.call("getMe")
+            except TelegramError as exc:
+                raise RuntimeError(f"getMe failed: {exc} (check token and api_base)") from None
+            self.bot_id = me.get("id")
+            self.username = me.get("username")
+            if cfg.set_commands:
+                await self._set_commands()
+            if cfg.mode == "webhook":
+                await self._set_webhook()
+            else:
+                try:
+                    await self.api.call("deleteWebhook",
+                                        {"drop_pending_updates": cfg.drop_pending_updates})
+                except TelegramError as exc:
+                    raise RuntimeError(f"deleteWebhook failed: {exc}") from None
+                self._poller = asyncio.create_task(self._poll_loop(),
+                                                   name=f"hostline-telegram-poll-{self.name}")
+            log.info("telegram channel %r: @%s, %s mode", self.name, self.username, cfg.mode)
+            yield
+        finally:
+            if self._poller is not None:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
+                self._poller = None
+            await self.api.aclose()
+            self._api = None
+
+    async def _set_commands(self) -> None:
+        commands = await self.host.commands()
+        payload = [{"command": c.name, "description": (c.description or c.name)[:256]}
+                   for c in sorted(commands.values(), key=lambda c: c.name)
+                   if _COMMAND.fullmatch(c.name)]
+        try:
+            await self.api.call("setMyCommands", {"commands": payload[:100]})
+        except TelegramError as exc:
+            log.warning("telegram channel %r: setMyCommands failed: %s", self.name, exc)
+
+    async def _set_webhook(self) -> None:
+        public = self.host.config.host.public_url
+        if not public or not self.config.set_webhook:
+            log.info("telegram channel %r: not registering the webhook (no [host] public_url)",
+                     self.name)
+            return
+        secret = self.config.secret_token
+        params = {
+            "url": f"{public.rstrip('/')}/{self.name}/webhook",
+            "secret_token": secret.reveal() if secret else None,
+            "allowed_updates": list(self.config.allowed_updates),
+            "drop_pending_updates": self.config.drop_pending_updates,
+        }
+        try:
+            await self.api.call("setWebhook", params)
+        except TelegramError as exc:
+            raise RuntimeError(f"setWebhook failed: {exc}") from None
+
+    # inbound ----------------------------------------------------------------
+    async def webhook(self, request: Request) -> Response:
+        """Verify the secret, persist the update, ack. Nothing else on this path."""
+        secret = self.config.secret_token
+        got = request.headers.get("x-telegram-bot-api-secret-token", "")
+        if secret is None or not hmac.compare_digest(got.encode(), secret.reveal().encode()):
+            return hostline.error_response(401, "invalid or missing secret token",
+                                           code="unauthorized")
+        if self.host.overloaded:
+            retry = str(self.config.overload_retry_after)
+            return hostline.error_response(429, "overloaded, retry later", code="overloaded",
+                                           headers={"Retry-After": retry})
+        try:
+            update = await hostline.read_json(request)
+        except hostline.BadRequest as exc:
+            return hostline.error_response(exc.status, exc.message, code=exc.code)
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return hostline.error_response(400, "expected a Telegram Update with an integer "
+                                                "update_id", code="invalid_update")
+        try:
+            await self.enqueue_update(update)
+        except Exception:  # noqa: BLE001 - not persisted: make Telegram retry
+            log.exception("telegram channel %r: could not persist update %s", self.name,
+                          update_id)
+            return hostline.error_response(503, "could not persist the update",
+                                           code="unavailable", headers={"Retry-After": "1"})
+        return JSONResponse({"ok": True})
+
+    async def enqueue_update(self, update: dict[str, Any]) -> int | None:
+        """Commit one update to the durable queue (idempotent on its update id)."""
+        chat = _chat_of(update)
+        partition = f"{self.name}:{chat}" if chat is not None else ""
+        return await self.host.runner.enqueue(
+            self.kind_update, {"update": update}, partition=partition,
+            key=f"{self.name}:{update['update_id']}")
+
+    async def _poll_loop(self) -> None:
+        cfg = self.config
+        store = self.host.store
+        key = f"{self.name}:{self.bot_id}"
+        offset = await store.kv_get(OFFSET_NS, key)
+        failures = 0
+        while True:
+            if self.host.overloaded:
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                updates = await self.api.call(
+                    "getUpdates", {"offset": offset, "timeout": cfg.polling_timeout,
+                                   "allowed_updates": list(cfg.allowed_updates)},
+                    timeout=cfg.polling_timeout + 10.0)
+                batch = [u for u in updates or () if isinstance(u, dict)
+                         and isinstance(u.get("update_id"), int)]
+                for update in batch:
+                    await self.enqueue_update(update)
+                if batch:
+                    offset = max(u["update_id"] for u in batch) + 1
+                    await store.kv_put(OFFSET_NS, key, offset)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                if isinstance(exc, TelegramError) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)
+                message = str(exc) if isinstance(exc, TelegramError) else \
+                    f"{type(exc).__name__}: {self.api.redact(str(exc))}"
+                log.warning("telegram channel %r: getUpdates failed (%s); retrying in %.1fs",
+                            self.name, message, delay)
+                await asyncio.sleep(delay)
+
+    async def handle_update(self, task: Task) -> None:
+        """Runner handler: one update, in order within its chat."""
+        update = task.payload.get("update")
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            log.warning("telegram channel %r: dropping a malformed update task %s", self.name,
+                        task.id)
+            return
+        if not await self._first_time(update["update_id"], task):
+            return
+        member = update.get("my_chat_member")
+        if isinstance(member, dict):
+            await self._on_member(member)
+            return
+        message = update.get("message")
+        if isinstance(message, dict):
+            await self._on_message(message, update["update_id"])
+
+    async def _first_time(self, update_id: int, task: Task) -> bool:
+        """Dedupe that survives restarts; a retry of the same task is not a duplicate."""
+        store = self.host.store
+        key = f"{self.name}:{update_id}"
+        if await store.kv_add(SEEN_NS, key, {"task": task.id}, ttl=self.config.dedupe_ttl):
+            return True
+        if task.attempts > 1:
+            seen = await store.kv_get(SEEN_NS, key)
+            return isinstance(seen, dict) and seen.get("task") == task.id
+        return False
+
+    async def _on_member(self, member: dict[str, Any]) -> None:
+        chat = (member.get("chat") or {}).get("id")
+        status = (member.get("new_chat_member") or {}).get("status")
+        if chat is None:
+            return
+        if status in ("kicked", "left"):
+            await self.host.store.kv_put(UNREACHABLE_NS, f"{self.name}:{chat}",
+                                         {"reason": f"bot {status}", "at": time.time()})
+        elif status in ("member", "administrator", "creator"):
+            await self.host.store.kv_delete(UNREACHABLE_NS, f"{self.name}:{chat}")
+
+    def scope(self, chat_id: Any, user_id: Any, thread_id: int | None) -> str:
+        """The conversation scope of a message under ``session_scope``."""
+        mode = self.config.session_scope
+        chat = f"chat:{chat_id}" + (f":topic:{thread_id}" if thread_id else "")
+        if mode == "per_user":
+            return f"user:{user_id}"
+        if mode == "per_chat":
+            return chat
+        return f"{chat}:user:{user_id}"
+
+    def _mentions_me(self, text: str, entities: Sequence[Any]) -> bool:
+        if not self.username:
+            return False
+        at = "@" + self.username.lower()
+        for e in entities:
+            if not isinstance(e, dict):
+                continue
+            if e.get("type") == "mention" and _utf16_slice(
+                    text, int(e.get("offset", 0)), int(e.get("length", 0))).lower() == at:
+                return True
+            if e.get("type") == "text_mention" and (e.get("user") or {}).get("id") == self.bot_id:
+                return True
+        return re.search(re.escape(at) + r"(?![A-Za-z0-9_])", text, re.IGNORECASE) is not None
+
+    def _replies_to_me(self, message: dict[str, Any]) -> bool:
+        replied = message.get("reply_to_message")
+        if not isinstance(replied, dict) or self.bot_id is None:
+            return False
+        # In a forum topic every message "replies" to the topic's first message.
+        if message.get("is_topic_message") and \
+                replied.get("message_id") == message.get("message_thread_id"):
+            return False
+        return (replied.get("from") or {}).get("id") == self.bot_id
+
+    async def _on_message(self, msg: dict[str, Any], update_id: int) -> None:
+        chat = msg.get("chat") or {}
+        user = msg.get("from") or {}
+        chat_id, ctype = chat.get("id"), chat.get("type")
+        if chat_id is None or ctype == "channel" or user.get("is_bot"):
+            return
+        is_group = ctype in ("group", "supergroup")
+        topic = msg.get("message_thread_id") if msg.get("is_topic_message") else None
+        where = Where(chat_id, topic if isinstance(topic, int) else None,
+                      msg.get("message_id") if is_group else None)
+        text = str(msg.get("text") or msg.get("caption") or "")
+        entities = msg.get("entities") or msg.get("caption_entities") or []
+        user_id = user.get("id", chat_id)
+        scope = self.scope(chat_id, user_id, where.thread_id)
+        identity = None
+        if user.get("id") is not None:
+            claims = {k: user[k] for k in ("username", "language_code") if user.get(k)}
+            identity = Identity(self.name, str(user["id"]), _display_name(user), claims)
+        addressed = False
+        if text.startswith("/"):
+            head = text[1:].split(maxsplit=1)[0] if len(text) > 1 else ""
+            target_bot = head.partition("@")[2]
+            if target_bot and target_bot.lower() != (self.username or "").lower():
+                return  # a command for another bot in this group
+            reply = await self.host.dispatch_command(
+                text, channel=self.name, scope=scope, identity=identity,
+                bot_username=self.username)
+            if reply is not None:
+                await self._deliver(where, self._plain_items(reply),
+                                    key=f"{self.name}:{update_id}", in_task=False)
+                return
+            addressed = bool(target_bot)
+        if is_group and self.config.group_mode == "mention_only" and not (
+                addressed or self._mentions_me(text, entities) or self._replies_to_me(msg)):
+            return
+        if is_group and self.username:
+            text = re.sub(r"@" + re.escape(self.username) + r"(?![A-Za-z0-9_])", "", text,
+                          flags=re.IGNORECASE).strip()
+        parts = self._parts(text, msg)
+        if not parts:
+            return
+        destination = Destination(
+            self.name, str(chat_id), identity.key if identity else None, is_group,
+            {"message_thread_id": where.thread_id} if where.thread_id else {})
+        try:
+            turn = await self.host.begin_turn(
+                channel=self.name, scope=scope, input=[Message.user(parts)], identity=identity,
+                destination=destination)
+        except hostline.Reject as exc:
+            if exc.reply:
+                await self._deliver(where, self._plain_items(exc.reply),
+                                    key=f"{self.name}:{update_id}", in_task=False)
+            return
+        key = f"{self.name}:{update_id}"
+        typing = asyncio.create_task(self._typing(where))
+        try:
+            if self.config.stream and self.host.target.can_stream:
+                await self._stream(turn, where, key)
+                return
+            try:
+                reply = await turn.run()
+            except Exception:  # noqa: BLE001 - the target's failure must not retry the update
+                log.exception("telegram channel %r: target failed on update %s", self.name,
+                              update_id)
+                items = self._plain_items(self.config.error_reply)
+            else:
+                items = self._items(reply) if reply is not None else []
+        finally:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
+        await self._deliver(where, items, key=key, in_task=False)
+
+    def _parts(self, text: str, msg: dict[str, Any]) -> list[Any]:
+        parts: list[Any] = [TextPart(text)] if text else []
+        photo = msg.get("photo")
+        if isinstance(photo, list) and photo:
+            best = max((p for p in photo if isinstance(p, dict) and p.get("file_id")),
+                       key=lambda p: (p.get("file_size") or 0,
+                                      (p.get("width") or 0) * (p.get("height") or 0)),
+                       default=None)
+            if best is not None:
+                parts.append(ImagePart(file_id=best["file_id"], mime_type="image/jpeg"))
+        for kind in _MEDIA:
+            media = msg.get(kind)
+            if isinstance(media, dict) and media.get("file_id"):
+                parts.append(FilePart(file_id=media["file_id"], mime_type=media.get("mime_type"),
+                                      name=media.get("file_name"), size=media.get("file_size")))
+        return parts
+
+    async def download(self, file_id: str, *, max_bytes: int | None = None) -> bytes:
+        """Fetch an incoming file's bytes (``getFile`` then the file URL).
+
+        Raises :class:`hostline_telegram.FileTooLarge` over ``max_bytes``
+        (default ``max_download_bytes``) and :class:`TelegramError` otherwise.
+        """
+        limit = max_bytes or self.config.max_download_bytes
+        info = await self.api.call("getFile", {"file_id": file_id})
+        size = info.get("file_size") if isinstance(info, dict) else None
+        if isinstance(size, int) and size > limit:
+            raise FileTooLarge(size, limit)
+        path = info.get("file_path") if isinstance(info, dict) else None
+        if not path:
+            raise TelegramPermanentError("getFile", 400, "no file_path in the answer")
+        return await self.api.download(str(path), max_bytes=limit)
+
+    # outbound ---------------------------------------------------------------
+    def _plain_items(self, text: str) -> list[dict[str, Any]]:
+        return [{"t": "text", "plain": c.plain, "html": None}
+                for c in render(text, "plain") if c.plain.strip()]
+
+    def _items(self, result: RunResult) -> list[dict[str, Any]]:
+        """A result as JSON-able send operations: text chunks, then media."""
+        items: list[dict[str, Any]] = []
+        for message in result.messages:
+            if message.text.strip():
+                items.extend({"t": "text", "plain": c.plain, "html": c.html}
+                             for c in render(message.text, self.config.parse_mode)
+                             if c.plain.strip())
+            for part in message.content:
+                if isinstance(part, (ImagePart, FilePart)) and (part.file_id or part.url):
+                    items.append({"t": "photo" if isinstance(part, ImagePart) else "document",
+                                  "ref": part.file_id or part.url, "name": part.name,
+                                  "mime": part.mime_type})
+        return items
+
+    def _flood_left(self, chat: str) -> float:
+        until = self._flood.get(chat)
+        if until is None:
+            return 0.0
+        left = until - time.monotonic()
+        if left <= 0:
+            self._flood.pop(chat, None)
+            return 0.0
+        return left
+
+    def _set_flood(self, chat: str, seconds: float) -> None:
+        now = time.monotonic()
+        if len(self._flood) > 64:
+            for k in [k for k, v in self._flood.items() if v <= now]:
+                del self._flood[k]
+        self._flood[chat] = max(self._flood.get(chat, 0.0), now + seconds)
+
+    async def _call(self, where: Where, method: str, params: dict[str, Any],
+                    files: dict[str, tuple[str, bytes, str]] | None = None) -> Any:
+        chat = str(where.chat_id)
+        left = self._flood_left(chat)
+        if left > 0:
+            raise TelegramRetryableError(method, 429, f"waiting {left:.1f}s for flood control",
+                                         retry_after=left)
+        try:
+            return await self.api.call(method, params, files=files)
+        except TelegramError as exc:
+            if exc.error_code == 429:
+                self._set_flood(chat, exc.retry_after or 1.0)
+            raise
+
+    async def _typing(self, where: Where) -> None:
+        params: dict[str, Any] = {"chat_id": where.chat_id, "action": "typing",
+                                  "message_thread_id": where.thread_id}
+        while True:
+            try:
+                await self._call(where, "sendChatAction", params)
+            except TelegramPermanentError:
+                return
+            except TelegramError:
+                pass  # best effort: the reply matters, the indicator does not
+            await asyncio.sleep(_TYPING_EVERY)
+
+    async def _send_item(self, where: Where, item: dict[str, Any]) -> int | None:
+        if item["t"] == "text":
+            return await self._send_text(where, item)
+        return await self._send_media(where, item)
+
+    async def _send_text(self, where: Where, item: dict[str, Any]) -> int | None:
+        html = item.get("html")
+        text = html if html is not None else item["plain"]
+        edit = item.get("edit")
+        params: dict[str, Any] = {"chat_id": where.chat_id, "text": text}
+        if html is not None:
+            params["parse_mode"] = "HTML"
+        if edit is not None:
+            params["message_id"] = edit
+            method = "editMessageText"
+        else:
+            method = "sendMessage"
+            params["message_thread_id"] = where.thread_id
+            if where.reply_to is not None:
+                params["reply_parameters"] = {"message_id": where.reply_to,
+                                              "allow_sending_without_reply": True}
+        try:
+            result = await self._call(where, method, params)
+        except TelegramError as exc:
+            if exc.cant_parse_entities and "parse_mode" in params:
+                # Telegram refused the markup: the same text, plain.
+                params.pop("parse_mode")
+                params["text"] = item["plain"]
+                try:
+                    result = await self._call(where, method, params)
+                except TelegramError as again:
+                    if edit is not None and again.not_modified:
+                        return int(edit)
+                    raise
+            elif edit is not None and exc.not_modified:
+                return int(edit)
+            elif edit is not None and exc.error_code == 400 and \
+                    "message to edit not found" in exc.description.lower():
+                return await self._send_text(where, {k: v for k, v in item.items()
+                                                     if k != "edit"})
+            else:
+                raise
+        if isinstance(result, dict) and isinstance(result.get("message_id"), int):
+            return int(result["message_id"])
+        return int(edit) if edit is not None else None
+
+    async def _send_media(self, where: Where, item: dict[str, Any]) -> int | None:
+        method, field = ("sendPhoto", "photo") if item["t"] == "photo" else \
+            ("sendDocument", "document")
+        ref = str(item["ref"])
+        params: dict[str, Any] = {"chat_id": where.chat_id,
+                                  "message_thread_id": where.thread_id}
+        if where.reply_to is not None:
+            params["reply_parameters"] = {"message_id": where.reply_to,
+                                          "allow_sending_without_reply": True}
+        files = None
+        if ref.startswith("data:"):
+            header, _, data = ref.partition(",")
+            mime = header[5:].split(";")[0] or item.get("mime") or "application/octet-stream"
+            try:
+                content = base64.b64decode(data, validate=True) if ";base64" in header \
+                    else data.encode()
+            except (binascii.Error, ValueError):
+                raise TelegramPermanentError(method, 400, "invalid data URL") from None
+            name = item.get("name") or ("image" if field == "photo" else "file")
+            files = {field: (str(name), content, mime)}
+        else:
+            params[field] = ref
+        result = await self._call(where, method, params, files=files)
+        return int(result["message_id"]) if isinstance(result, dict) and \
+            isinstance(result.get("message_id"), int) else None
+
+    async def _deliver(self, where: Where, items: list[dict[str, Any]], *, key: str,
+                       in_task: bool, last_edit: float = -math.inf) -> list[int]:
+        """Send ``items`` in order; returns the message ids.
+
+        A transient failure hands the rest to a durable reply task (or, when
+        nothing was sent yet inside a task, re-raises so the runner retries
+        the task). A chat that is gone is marked unreachable.
+        """
+        ids: list[int] = []
+        i = 0
+        interval = self.config.stream_edit_interval
+        while i < len(items):
+            item = items[i]
+            if item.get("edit") is not None:
+                gap = last_edit + interval - time.monotonic()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+            try:
+                mid = await self._send_item(where, item)
+            except TelegramError as exc:
+                if exc.migrate_to_chat_id is not None and exc.migrate_to_chat_id != where.chat_id:
+                    where = attrs.evolve(where, chat_id=exc.migrate_to_chat_id)
+                    continue
+                if isinstance(exc, RetryableDeliveryError):
+                    if in_task and i == 0:
+                        raise
+                    await self._enqueue_reply(where, items[i:], f"{key}/{i}",
+                                              exc.retry_after or 0.0)
+                    return ids
+                if exc.chat_gone:
+                    await self._mark_unreachable(where, exc)
+                    if in_task:
+                        raise
+                    log.info("telegram channel %r: chat %s unreachable: %s", self.name,
+                             where.chat_id, exc)
+                    return ids
+                log.warning("telegram channel %r: dropped part %d of a reply to %s: %s",
+                            self.name, i, where.chat_id, exc)
+                i += 1
+                continue
+            if item.get("edit") is not None:
+                last_edit = time.monotonic()
+            if mid is not None:
+                ids.append(mid)
+            where = attrs.evolve(where, reply_to=None)  # only the first part quotes
+            i += 1
+        return ids
+
+    async def _enqueue_reply(self, where: Where, items: list[dict[str, Any]], key: str,
+                             delay: float) -> None:
+        await self.host.runner.enqueue(
+            self.kind_reply, {"where": where.to_json(), "items": items},
+            partition=f"{self.name}:reply:{where.chat_id}", key=key, delay=delay)
+
+    async def handle_reply(self, task: Task) -> None:
+        """Runner handler: the rest of a reply whose first try failed."""
+        where = Where.from_json(task.payload["where"])
+        await self._deliver(where, list(task.payload["items"]), key=task.key or str(task.id),
+                            in_task=True)
+
+    async def _mark_unreachable(self, where: Where, exc: TelegramError) -> None:
+        await self.host.store.kv_put(UNREACHABLE_NS, f"{self.name}:{where.chat_id}",
+                                     {"reason": exc.description, "at": time.time()})
+
+    async def _check_reachable(self, destination: Destination) -> None:
+        store = self.host.store
+        key = f"{self.name}:{destination.address}"
+        mark = await store.kv_get(UNREACHABLE_NS, key)
+        if not isinstance(mark, dict):
+            return
+        # The person wrote to us after the mark: they unblocked the bot.
+        seen = await store.kv_get("dest", destination.identity) if destination.identity else None
+        if isinstance(seen, dict) and float(seen.get("at", 0)) > float(mark.get("at", 0)) and \
+                str((seen.get("destination") or {}).get("address")) == destination.address:
+            await store.kv_delete(UNREACHABLE_NS, key)
+            return
+        raise PermanentDeliveryError(f"telegram chat {destination.address} is unreachable: "
+                                     f"{mark.get('reason', 'unknown')}")
+
+    # streaming --------------------------------------------------------------
+    async def _stream(self, turn: hostline.Turn, where: Where, key: str) -> None:
+        """Send one message and edit it as text arrives, at most one edit per
+        ``stream_edit_interval``; a final edit makes it exact."""
+        interval = self.config.stream_edit_interval
+        ids: list[int] = []
+        shown: list[str] = []
+        text = ""
+        last_edit = -math.inf
+        failed = False
+        try:
+            async for update in turn.stream():
+                if not update.delta:
+                    continue
+                text += update.delta
+                if not ids or time.monotonic() - last_edit >= interval:
+                    where, last_edit = await self._show(where, text, ids, shown, last_edit)
+        except Exception:  # noqa: BLE001 - a failing target must not retry the update
+            log.exception("telegram channel %r: target failed while streaming", self.name)
+            failed = True
+        if failed:
+            await self._deliver(where, self._plain_items(self.config.error_reply), key=key,
+                                in_task=False)
+            return
+        reply = turn.reply
+        items = self._items(reply) if reply is not None else []
+        texts = [it for it in items if it["t"] == "text"]
+        for i, mid in enumerate(ids):
+            if i < len(texts):
+                payload = texts[i]["html"] if texts[i]["html"] is not None else texts[i]["plain"]
+                if shown[i] == payload:
+                    texts[i]["skip"] = True
+                else:
+                    texts[i]["edit"] = mid
+            else:
+                with contextlib.suppress(TelegramError):
+                    await self._call(where, "deleteMessage", {"chat_id": where.chat_id,
+                                                              "message_id": mid})
+        if ids:
+            where = attrs.evolve(where, reply_to=None)
+        await self._deliver(where, [it for it in items if not it.get("skip")], key=key,
+                            in_task=False, last_edit=last_edit)
+
+    async def _show(self, where: Where, text: str, ids: list[int], shown: list[str],
+                    last_edit: float) -> tuple[Where, float]:
+        """Bring the streamed messages up to date with ``text`` (best effort)."""
+        chunks = [c for c in render(text, self.config.parse_mode) if c.plain.strip()]
+        edited = False
+        for i, chunk in enumerate(chunks):
+            payload = chunk.html if chunk.html is not None else chunk.plain
+            item = {"t": "text", "plain": chunk.plain, "html": chunk.html}
+            if i < len(ids):
+                if shown[i] == payload or edited:
+                    continue
+                if time.monotonic() - last_edit < self.config.stream_edit_interval:
+                    continue
+                edited = True
+                last_edit = time.monotonic()
+                try:
+                    await self._send_text(where, {**item, "edit": ids[i]})
+                    shown[i] = payload
+                except TelegramError as exc:
+                    log.debug("telegram channel %r: streaming edit failed: %s", self.name, exc)
+                continue
+            try:
+                mid = await self._send_text(where, item)
+            except TelegramError as exc:
+                log.debug("telegram channel %r: streaming send failed: %s", self.name, exc)
+                break
+            if mid is None:
+                break
+            ids.append(mid)
+            shown.append(payload)
+            where = attrs.evolve(where, reply_to=None)
+        return where, last_edit

@@ -1,6 +1,6 @@
 """The target the Responses channel tests serve (imported by the server process).
 
-It answers by what the input text asks for:
+It answers by what the last input message asks for:
 
 * ``__history__`` - JSON describing what it was given (history, roles,
   instructions, session state) and bumps ``state["turns"]``.
@@ -40,7 +40,8 @@ class ScriptedTarget:
 
     async def stream(self, request: RunRequest) -> AsyncIterator[str]:
         """Yield deltas as described in the module docstring."""
-        text = request.text
+        # Commands are read from the last input message; echo uses all of it.
+        text = request.input[-1].text if request.input else ""
         if text.startswith("__history__"):
             state = request.session.state
             state["turns"] = int(state.get("turns", 0)) + 1
@@ -71,7 +72,7 @@ class ScriptedTarget:
                 yield f"{i} "
                 await asyncio.sleep(0.02)
         else:
-            words = f"echo: {text}".split(" ")
+            words = f"echo: {request.text}".split(" ")
             for i, word in enumerate(words):
                 yield word if i == len(words) - 1 else word + " "
 

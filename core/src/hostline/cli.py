@@ -31,7 +31,7 @@ def _config(path: str | None) -> Config:
         for name, ep in sorted(entry_points(CHANNELS_GROUP).items()):
             try:
                 cls = ep.load()
-            except Exception:  # noqa: S112 - a broken optional plugin is skipped here
+            except Exception:  # noqa: BLE001, S112 - a broken optional plugin is skipped here
                 continue
             if isinstance(cls, type) and issubclass(cls, Channel) and not cls.needs_secrets:
                 channels[name] = ChannelSpec(name, ChannelCommon(plugin=name), {})

@@ -326,13 +326,14 @@ class Host:
                 cm = self._call(impl, host=self)
                 if cm is not None:
                     await stack.enter_async_context(cm)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
                 errors.append(f"  {label}: {type(exc).__name__}: {exc}")
         if errors:
             await stack.aclose()
             await self.store.close()
             raise StartupError("start-up failed:\n" + "\n".join(errors))
         await self.runner.start()
+        janitor = asyncio.create_task(self._janitor(), name="hostline-janitor")
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,
                  ", ".join(self.channels) or "none")
@@ -340,12 +341,23 @@ class Host:
             yield
         finally:
             self.ready = False
+            janitor.cancel()
             grace = self.config.host.shutdown_grace
             await self.runner.stop(grace)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
             await stack.aclose()
             await self.store.close()
+
+    async def _janitor(self, period: float = 300.0) -> None:
+        """Expired dedupe keys and link codes are deleted now and then, so the
+        store does not grow with traffic."""
+        while True:
+            try:
+                await self.store.purge_expired()
+            except Exception:
+                log.warning("purging expired records failed", exc_info=True)
+            await asyncio.sleep(period)
 
     def check_runtime(self) -> None:
         """Refuse an in-process runner on hosts that freeze or kill idle processes."""

@@ -125,7 +125,7 @@ def load_entry_point(kind: str, name: str, group: str) -> tuple[Any, str]:
         origin = f"import path {name}"
         try:
             return _import_path(name), origin
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any import failure names the plugin
             raise PluginError(f"{kind} {name!r} ({origin}): failed to import: "
                               f"{type(exc).__name__}: {exc}") from None
     eps = entry_points(group)
@@ -137,7 +137,7 @@ def load_entry_point(kind: str, name: str, group: str) -> tuple[Any, str]:
     origin = _describe(group, ep)
     try:
         return ep.load(), origin
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any import failure names the plugin
         raise PluginError(f"{kind} {name!r} ({origin}): failed to import: "
                           f"{type(exc).__name__}: {exc}") from None
 
@@ -171,7 +171,7 @@ def build_channel(host: Host, instance: str) -> Channel:
         return cls(instance, config, host)
     except ConfigError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
         raise PluginError(f"{kind} ({origin}): failed to start instance {instance!r}: "
                           f"{type(exc).__name__}: {exc}") from None
 
@@ -183,7 +183,7 @@ def load_plugin(name: str, options: dict[str, Any] | None = None) -> Any:
     if inspect.isclass(obj):
         try:
             obj = obj(**(options or {}))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
             raise PluginError(f"plugin {name!r} ({origin}): failed to start: "
                               f"{type(exc).__name__}: {exc}") from None
     return obj

@@ -175,7 +175,7 @@ class Runner:
                 await handler(task)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the task
                 await self._failed(task, exc)
             else:
                 await self.store.finish(task.id, self.owner)

@@ -144,7 +144,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
     if ":" in spec:
         try:
             obj = _import_attr(spec)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any import failure is a config error
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None
         if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
@@ -157,7 +157,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                           "or use 'package.module:attr')")
     try:
         factory = ep.load()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any import failure is a config error
         raise ConfigError(f"{where}: target {spec!r} (entry point {ep.value}) failed to "
                           f"import: {type(exc).__name__}: {exc}") from None
     if factory is echo:
@@ -166,7 +166,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
         obj = factory(**_factory_kwargs(factory, options, state_dir))
     except ConfigError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a factory may raise anything
         raise ConfigError(f"{source}: [host.target_options]: target {spec!r} "
                           f"(entry point {ep.value}) refused its options: "
                           f"{type(exc).__name__}: {exc}") from None

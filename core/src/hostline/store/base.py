@@ -82,6 +82,10 @@ class Store(abc.ABC):
     async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
         """Insert only if absent (or expired); ``True`` if inserted. Used for dedupe."""
 
+    @abc.abstractmethod
+    async def purge_expired(self) -> int:
+        """Delete expired key-value records (dedupe keys, codes); returns how many."""
+
     # links ----------------------------------------------------------------
     @abc.abstractmethod
     async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:

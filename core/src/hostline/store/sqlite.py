@@ -177,7 +177,7 @@ class SQLiteStore(Store):
                 try:
                     out.append((True, op(db)))
                     db.execute("RELEASE w")
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - handed back to its caller
                     db.execute("ROLLBACK TO w")
                     db.execute("RELEASE w")
                     out.append((False, exc))

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from hostline_openai import OpenAITargetError
 from hostline_openai._sse import iter_sse
-from hostline_openai._target import _chat_deltas, _responses_deltas, _retry_after
+from hostline_openai._target import (
+    _chat_deltas,
+    _chat_result,
+    _responses_deltas,
+    _responses_result,
+    _retry_after,
+)
 
 
 async def _aiter(items: list[str]) -> AsyncIterator[str]:
@@ -80,6 +86,27 @@ json_values = st.recursive(
 @given(st.lists(json_values, max_size=6), st.sampled_from(["chat", "responses"]))
 def test_hostile_json_events(values, api):
     _check_stream([line for v in values for line in (f"data: {json.dumps(v)}", "")], api)
+
+
+body_keys = st.sampled_from(["choices", "message", "content", "output", "type", "text",
+                             "usage", "status", "error", "finish_reason", "refusal",
+                             "prompt_tokens", "input_tokens"])
+bodies = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.sampled_from(["message", "output_text", "failed", "incomplete", "length"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(body_keys, inner, max_size=4),
+    max_leaves=15)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(body_keys, bodies, max_size=5))
+def test_hostile_blocking_bodies(body):
+    for parse in (_chat_result, _responses_result):
+        try:
+            result = parse(body)
+        except OpenAITargetError:
+            continue
+        assert isinstance(result.text, str)
 
 
 @given(st.dictionaries(st.sampled_from(["retry-after", "retry-after-ms"]), st.text(max_size=30)))

@@ -398,10 +398,10 @@ def _responses_result(data: Mapping[str, Any]) -> RunResult:
     if data.get("status") == "failed" or isinstance(data.get("error"), Mapping):
         raise OpenAITargetError(_message_of(data.get("error"), "the model failed"))
     texts: list[str] = []
-    for item in data.get("output") or []:
+    for item in _list(data.get("output")):
         if not isinstance(item, Mapping) or item.get("type") != "message":
             continue
-        for part in item.get("content") or []:
+        for part in _list(item.get("content")):
             if isinstance(part, Mapping) and part.get("type") == "output_text":
                 texts.append(str(part.get("text") or ""))
             elif isinstance(part, Mapping) and part.get("type") == "refusal":
@@ -420,7 +420,7 @@ async def _chat_deltas(events: AsyncIterator[Any]) -> AsyncIterator[str]:
         chunk = _json(event.data)
         if isinstance(chunk.get("error"), Mapping):
             raise OpenAITargetError(_message_of(chunk["error"], "the model failed mid-answer"))
-        for choice in chunk.get("choices") or []:
+        for choice in _list(chunk.get("choices")):
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
@@ -466,6 +466,10 @@ def _origin(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _obj(value: Any) -> Mapping[str, Any]:

@@ -102,8 +102,12 @@ class RSAKey:
 
     def sign(self, claims: Mapping[str, Any], *, headers: Mapping[str, Any] | None = None,
              algorithm: str = "RS256") -> str:
-        """A JWT of ``claims`` signed with this key, ``kid`` in the header."""
+        """A JWT of ``claims`` signed with this key, ``kid`` in the header.
+
+        A header set to ``None`` in ``headers`` is left out (``{"kid": None}``).
+        """
         head = {"kid": self.kid, "x5t": self.jwk()["x5t"], **(headers or {})}
+        head = {k: v for k, v in head.items() if v is not None}
         return jwt.encode(dict(claims), self.private_key, algorithm=algorithm, headers=head)
 
 
@@ -164,8 +168,8 @@ class _FakeServer:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=f"hostline-{self.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name=f"hostline-{self.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -434,6 +438,7 @@ class FakeConnector(_FakeServer):
         self.requests = 0
         self.delay = 0.0
         self._failures: list[_Failure] = []
+        self._stalls: list[float] = []
         self._streams: dict[str, _Stream] = {}
         self._counter = 0
 
@@ -448,11 +453,18 @@ class FakeConnector(_FakeServer):
         with self.lock:
             self._failures.append(_Failure(status, times, retry_after, code))
 
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        """Make the next ``times`` calls hang for ``seconds``, then answer 504
+        without processing them (a call lost on a slow path: the bot times out)."""
+        with self.lock:
+            self._stalls.extend([seconds] * times)
+
     def reset(self) -> None:
         """Forget received activities, streams and injected failures."""
         with self.lock:
             self.received.clear()
             self._failures.clear()
+            self._stalls.clear()
             self._streams.clear()
             self.unauthorized = self.requests = 0
             self.delay = 0.0
@@ -547,6 +559,10 @@ class FakeConnector(_FakeServer):
         reply_to_id = unquote(parts[4]) if len(parts) == 5 else None
         with self.lock:
             self.requests += 1
+            stall = self._stalls.pop(0) if self._stalls else None
+        if stall is not None:
+            time.sleep(stall)
+            return _json(504, {"error": {"code": "GatewayTimeout", "message": "stalled"}})
         scheme, _, token = headers.get("authorization", "").partition(" ")
         claims = self.tokens.verify(token.strip()) if scheme == "Bearer" else None
         if claims is None:

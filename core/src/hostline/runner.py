@@ -133,7 +133,14 @@ class Runner:
 
     async def _loop(self) -> None:
         kinds = list(self.handlers)
+        counted = 0.0
         while not self._stopping:
+            now = time.monotonic()
+            if now - counted > 1.0:
+                # Other processes on the state dir enqueue and finish too: recount.
+                counted = now
+                with contextlib.suppress(Exception):
+                    self.pending_estimate = await self.store.count_pending()
             free = self.config.concurrency - len(self._inflight)
             tasks: list[Task] = []
             if free > 0 and kinds:

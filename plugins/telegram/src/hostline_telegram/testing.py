@@ -122,6 +122,7 @@ class _Rule:
     status: int
     description: str
     retry_after: int | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class _ApiError(Exception):
@@ -397,13 +398,15 @@ class FakeBotAPI:
 
     # injection -------------------------------------------------------------------
     def fail(self, method: str | None = "sendMessage", *, chat_id: Any = None, times: int = 1,
-             status: int = 500, description: str | None = None) -> None:
-        """Answer the next ``times`` matching calls with ``status``."""
+             status: int = 500, description: str | None = None,
+             parameters: dict[str, Any] | None = None) -> None:
+        """Answer the next ``times`` matching calls with ``status`` (and
+        ``parameters``, e.g. ``{"migrate_to_chat_id": -100...}``)."""
         desc = description or {500: "Internal Server Error", 502: "Bad Gateway",
                                400: "Bad Request", 403: "Forbidden"}.get(status, "Error")
         with self._lock:
             self._rules.append(_Rule(method, None if chat_id is None else str(chat_id), times,
-                                     status, desc))
+                                     status, desc, parameters=parameters))
 
     def flood(self, chat_id: Any = None, *, retry_after: int = 1, times: int = 1,
               method: str | None = None) -> None:
@@ -569,7 +572,7 @@ class FakeBotAPI:
                     if chat is not None:
                         self._flood_until[chat] = now + ra
                     raise _ApiError(429, rule.description, {"retry_after": ra})
-                raise _ApiError(rule.status, rule.description)
+                raise _ApiError(rule.status, rule.description, rule.parameters)
 
     async def _download(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:

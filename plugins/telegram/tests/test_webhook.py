@@ -1,0 +1,183 @@
+"""Webhook mode, in process: secret check, durable ack, dedupe, commands, identity."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import hostline
+from hostline.testing import make_host, run_host
+
+from hostline_telegram.testing import FakeBotAPI
+
+from .conftest import HEADERS, message, tg_config
+
+
+async def test_reply_identity_and_destination(hostline_app: Any, fake: FakeBotAPI) -> None:
+    seen: list[hostline.RunRequest] = []
+
+    async def target(request: hostline.RunRequest) -> str:
+        seen.append(request)
+        return f"you said *{request.text}*"
+
+    async with hostline_app(tg_config(fake), target=target) as (host, client):
+        r = await client.post("/telegram/webhook", json=message("hi there", chat_id=42),
+                              headers=HEADERS)
+        assert r.status_code == 200
+        await fake.until(lambda: fake.texts(42))
+    assert fake.texts(42) == ["you said hi there"]
+    assert fake.messages(42)[0].entities == [{"type": "italic", "offset": 9, "length": 8}]
+    req = seen[0]
+    assert req.identity == hostline.Identity("telegram", "42", "Ann Lee",
+                                             {"username": "ann", "language_code": "en"})
+    assert req.identity.claims == {"username": "ann", "language_code": "en"}
+    assert req.destination.address == "42" and not req.destination.is_group
+    assert [c.method for c in fake.calls()][:2] == ["getMe", "setMyCommands"]
+    assert fake.calls("sendChatAction", chat_id=42)[0].params["action"] == "typing"
+
+
+async def test_wrong_or_missing_secret_is_401_and_nothing_is_sent(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    async with hostline_app(tg_config(fake)) as (host, client):
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                        {"X-Telegram-Bot-Api-Secret-Token": ""}):
+            r = await client.post("/telegram/webhook", json=message("x"), headers=headers)
+            assert r.status_code == 401
+            assert fake.token not in r.text
+        assert await host.store.count_pending() == 0
+        await asyncio.sleep(0.3)
+    assert fake.calls("sendMessage") == [] and fake.calls("sendChatAction") == []
+
+
+async def test_bad_bodies_get_4xx(hostline_app: Any, fake: FakeBotAPI) -> None:
+    async with hostline_app(tg_config(fake)) as (host, client):
+        r = await client.post("/telegram/webhook", content=b"{not json", headers=HEADERS)
+        assert r.status_code == 400
+        r = await client.post("/telegram/webhook", json={"message": {}}, headers=HEADERS)
+        assert r.status_code == 400
+        r = await client.post("/telegram/webhook", json=[1, 2], headers=HEADERS)
+        assert r.status_code == 400
+        r = await client.get("/telegram/webhook")
+        assert r.status_code == 405
+
+
+async def test_duplicate_update_gets_one_reply(hostline_app: Any, fake: FakeBotAPI) -> None:
+    update = message("once", chat_id=50)
+    async with hostline_app(tg_config(fake)) as (host, client):
+        for _ in range(3):  # while queued
+            assert (await client.post("/telegram/webhook", json=update,
+                                      headers=HEADERS)).status_code == 200
+        await fake.until(lambda: fake.texts(50))
+        await asyncio.sleep(0.2)
+        # Telegram redelivers after the task is gone: still deduplicated.
+        assert (await client.post("/telegram/webhook", json=update,
+                                  headers=HEADERS)).status_code == 200
+        await asyncio.sleep(0.4)
+    assert fake.texts(50) == ["once"]
+
+
+async def test_restart_keeps_history_and_dedupe(tmp_path: Any, fake: FakeBotAPI) -> None:
+    async def target(request: hostline.RunRequest) -> str:
+        return f"{request.text} [history={len(request.history)}]"
+
+    config = tg_config(fake)
+    first = message("one", chat_id=60)
+    async with run_host(make_host(tmp_path, config, target=target)) as (host, client):
+        await client.post("/telegram/webhook", json=first, headers=HEADERS)
+        await fake.until(lambda: fake.texts(60))
+    async with run_host(make_host(tmp_path, config, target=target)) as (host, client):
+        await client.post("/telegram/webhook", json=first, headers=HEADERS)  # redelivery
+        await client.post("/telegram/webhook", json=message("two", chat_id=60), headers=HEADERS)
+        await fake.until(lambda: len(fake.texts(60)) >= 2)
+        await asyncio.sleep(0.3)
+    assert fake.texts(60) == ["one [history=0]", "two [history=2]"]
+
+
+async def test_commands_new_help_and_plugin_commands(hostline_app: Any, fake: FakeBotAPI) -> None:
+    class Plugin:
+        __name__ = "ping-plugin"
+
+        @hostline.hookimpl
+        def hostline_commands(self, host: hostline.Host) -> list[hostline.Command]:
+            return [hostline.Command("ping", "Answer pong", lambda ctx: f"pong {ctx.args}")]
+
+    async def target(request: hostline.RunRequest) -> str:
+        return f"history={len(request.history)}"
+
+    async with hostline_app(tg_config(fake), target=target, plugins=[Plugin()]) as (h, client):
+        assert {"command": "ping", "description": "Answer pong"} in fake.commands
+        assert {c["command"] for c in fake.commands} >= {"start", "help", "new"}
+        for text in ("a", "b", "/ping x", "/new", "c", "/help", "/start"):
+            await client.post("/telegram/webhook", json=message(text, chat_id=70),
+                              headers=HEADERS)
+        await fake.until(lambda: len(fake.texts(70)) >= 7)
+    texts = fake.texts(70)
+    assert texts[:5] == ["history=0", "history=2", "pong x", "Started a new conversation.",
+                         "history=0"]
+    assert "/ping - Answer pong" in texts[5]
+    assert texts[6].startswith("Hello!")
+
+
+async def test_set_webhook_at_start_up(hostline_app: Any, fake: FakeBotAPI) -> None:
+    config = tg_config(fake, host={"public_url": "https://bot.example.com/"},
+                       allowed_updates=["message"], drop_pending_updates=True)
+    async with hostline_app(config):
+        hook = fake.webhook
+    assert hook is not None
+    assert hook["url"] == "https://bot.example.com/telegram/webhook"
+    assert hook["secret_token"] == "s3cret-Token_1"
+    assert hook["allowed_updates"] == ["message"]
+    assert hook["drop_pending_updates"] is True
+
+
+async def test_overloaded_host_answers_429_with_retry_after(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    release = asyncio.Event()
+
+    async def target(request: hostline.RunRequest) -> str:
+        await release.wait()
+        return "done"
+
+    config = tg_config(fake, outbox={"high_water": 2})
+    async with hostline_app(config, target=target) as (host, client):
+        for chat_id in (1, 2):
+            r = await client.post("/telegram/webhook", json=message("x", chat_id=chat_id),
+                                  headers=HEADERS)
+            assert r.status_code == 200
+        r = await client.post("/telegram/webhook", json=message("x", chat_id=3), headers=HEADERS)
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "5"
+        assert (await client.get("/readyz")).json()["overloaded"] is True
+        release.set()
+        await fake.until(lambda: fake.texts(1) and fake.texts(2))
+        await fake.until(lambda: not host.overloaded)
+        r = await client.post("/telegram/webhook", json=message("x", chat_id=3), headers=HEADERS)
+        assert r.status_code == 200
+        await fake.until(lambda: fake.texts(3))
+
+
+async def test_reject_sends_the_denied_reply(hostline_app: Any, fake: FakeBotAPI) -> None:
+    config = tg_config(fake) + '[channels.telegram.allow]\nnative_ids = ["1"]\n'
+    async with hostline_app(config) as (host, client):
+        await client.post("/telegram/webhook", json=message("let me in", chat_id=99),
+                          headers=HEADERS)
+        await fake.until(lambda: fake.texts(99))
+    assert fake.texts(99) == ["Sorry, you are not allowed to use this bot."]
+
+
+async def test_config_errors_are_clear_and_never_echo_secrets(tmp_path: Any,
+                                                              fake: FakeBotAPI) -> None:
+    import pytest
+
+    with pytest.raises(hostline.ConfigError) as info:
+        make_host(tmp_path / "a", tg_config(fake, secret_token=None))
+    assert "secret_token" in str(info.value) and "required in webhook mode" in str(info.value)
+    with pytest.raises(hostline.ConfigError) as info:
+        make_host(tmp_path / "b", tg_config(fake, secret_token="has spaces!"))
+    assert "has spaces" not in str(info.value)
+    with pytest.raises(hostline.ConfigError) as info:
+        make_host(tmp_path / "c", tg_config(fake, group_mode="sometimes"))
+    assert "group_mode" in str(info.value)
+    host = make_host(tmp_path / "d", tg_config(fake, mode="polling", secret_token=None))
+    assert "polling" in repr(host.channels["telegram"].config)
+    assert fake.token not in repr(host.channels["telegram"].config)

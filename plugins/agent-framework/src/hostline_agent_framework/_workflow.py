@@ -85,8 +85,13 @@ class WorkflowTarget:
             return None
         if path is None:
             return None
-        return af.FileCheckpointStorage(path,
-                                        allowed_checkpoint_types=self.allowed_checkpoint_types)
+        try:
+            return af.FileCheckpointStorage(
+                path, allowed_checkpoint_types=self.allowed_checkpoint_types)
+        except OSError as exc:
+            log.warning("agent-framework target: cannot create the checkpoint directory (%s); "
+                        "this turn runs without checkpointing", exc)
+            return None
 
     # runs ---------------------------------------------------------------------
     async def run(self, request: hostline.RunRequest) -> hostline.RunResult:

@@ -12,7 +12,7 @@ import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import attrs
 
@@ -25,6 +25,7 @@ __all__ = [
     "attachments_for",
     "card_attachment",
     "inbound_parts",
+    "normalize_service_url",
     "outgoing",
     "split_text",
     "strip_mentions",
@@ -37,6 +38,17 @@ MAX_TEXT = 20_000
 
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
+
+
+def normalize_service_url(url: str) -> str:
+    """``url`` with a lower-case scheme and host and exactly one trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError("serviceUrl is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("serviceUrl must not have a query or fragment")
+    path = parts.path.rstrip("/") + "/"
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
 class BadActivity(ValueError):
@@ -82,6 +94,10 @@ class Inbound:
         channel_id = _str(raw.get("channelId"))
         if service_url is None or channel_id is None:
             raise BadActivity("the activity has no 'serviceUrl' or 'channelId'")
+        try:
+            normalize_service_url(service_url)
+        except ValueError as exc:
+            raise BadActivity(str(exc)) from None
         conversation = _obj(raw.get("conversation"))
         conversation_id = _str(conversation.get("id"))
         if conversation_id is None:

@@ -5,28 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from hostline import PermanentDeliveryError, RetryableDeliveryError, Store
 
+from .activities import normalize_service_url
 from .auth import TokenProvider, parse_retry_after
 
 log = logging.getLogger("hostline.teams")
 
 __all__ = ["Connector", "TrustedServiceUrls", "normalize_service_url"]
-
-
-def normalize_service_url(url: str) -> str:
-    """``url`` with a lower-case scheme and host and exactly one trailing slash."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError("serviceUrl is not an http(s) URL")
-    if parts.query or parts.fragment:
-        raise ValueError("serviceUrl must not have a query or fragment")
-    path = parts.path.rstrip("/") + "/"
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
 class TrustedServiceUrls:

@@ -147,3 +147,24 @@ def test_killed_between_turns_resumes_over_the_responses_channel(hostline_server
     failed = client.responses.create(model="wf", input="crash", conversation=conversation.id)
     assert failed.status == "failed"
     assert "secret internal detail" not in failed.model_dump_json()
+
+
+async def test_hostile_isolation_header_over_http(hostline_app, caplog):
+    """Through the Responses channel's HTTP endpoint: a traversal-looking
+    isolation header is carried to the target, which runs without
+    checkpoints and answers normally."""
+    pytest.importorskip("hostline_responses")
+    channels = f'[channels.responses]\napi_keys = ["{CLIENT_KEY}"]\n'
+    async with hostline_app(CONFIG.format(extra="", channels=channels)) as (host, client):
+        root = host.target.obj.checkpoint_root
+        headers = {"authorization": f"Bearer {CLIENT_KEY}",
+                   "x-agent-user-isolation-key": "../../outside"}
+        with caplog.at_level(logging.WARNING, "hostline.agent_framework"):
+            r = await client.post("/responses/v1/responses", headers=headers,
+                                  json={"model": "wf", "input": "hello"})
+        if r.status_code == 404:
+            pytest.skip("responses channel does not serve /responses/v1/responses yet")
+        assert r.status_code == 200, r.text
+        assert r.json()["output"][0]["content"][0]["text"] == "What is your name?"
+        assert "without checkpointing" in caplog.text
+        assert checkpoint_files(root.parent.parent) == []

@@ -103,8 +103,11 @@ def test_openai_sdk_through_the_responses_channel(hostline_server, fake_openai):
     client = openai.OpenAI(base_url=server.url + "/responses/v1", api_key=CLIENT_KEY,
                            max_retries=0)
 
-    first = client.responses.create(model="hostline", input="hello")
+    first = client.responses.create(model="hostline", input="hello",
+                                    instructions="Answer briefly.")
     assert first.output_text == "You said: hello"
+    assert fake_openai.requests[-1].body["instructions"] == \
+        "You are a test bot.\n\nAnswer briefly."
 
     stream = client.responses.create(model="hostline", input="and again", stream=True,
                                      previous_response_id=first.id)

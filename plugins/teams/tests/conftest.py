@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,3 +38,18 @@ def teams_toml(bf: FakeBotFramework) -> Callable[..., str]:
         return head + bf.config_toml(**{**FAST, **options})
 
     return make
+
+
+@pytest.fixture
+def wait_dead() -> Callable[..., Any]:
+    """``await wait_dead(host)``: the dead-lettered tasks, once there is one."""
+    async def wait(host: Any, timeout: float = 10.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = await host.store.list_tasks(["dead"])
+            if dead:
+                return list(dead)
+            await asyncio.sleep(0.01)
+        raise AssertionError("no task was dead-lettered")
+
+    return wait

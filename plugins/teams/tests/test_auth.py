@@ -98,7 +98,7 @@ async def test_every_rejection_is_401_and_nothing_runs(bf, teams_toml, hostline_
 
 
 async def test_within_the_clock_skew_is_accepted(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         now = time.time()
         late = await bf.post(client, bf.message("late"), not_before=now - 3600,
                              expires=now - 120)
@@ -108,7 +108,7 @@ async def test_within_the_clock_skew_is_accepted(bf, teams_toml, hostline_app):
 
 
 async def test_unknown_kid_refreshes_once_then_rejects(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         assert (await bf.post(client, bf.message("first"))).status_code == 202
         assert bf.openid.keys_requests == 1
         stranger = RSAKey()  # never published
@@ -122,7 +122,7 @@ async def test_unknown_kid_refreshes_once_then_rejects(bf, teams_toml, hostline_
 
 
 async def test_rotated_key_is_picked_up_on_refresh(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         assert (await bf.post(client, bf.message("before"))).status_code == 202
         new_key = bf.openid.add_key()
         bf.openid.remove_key(bf.openid.key.kid)
@@ -133,7 +133,7 @@ async def test_rotated_key_is_picked_up_on_refresh(bf, teams_toml, hostline_app)
 
 
 async def test_keys_are_cached(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         for i in range(5):
             assert (await bf.post(client, bf.message(f"m{i}"))).status_code == 202
         await bf.connector.wait_for(5, type="message")
@@ -143,7 +143,7 @@ async def test_keys_are_cached(bf, teams_toml, hostline_app):
 async def test_unreachable_keys_answer_503_so_the_connector_retries(bf, teams_toml,
                                                                   hostline_app):
     bf.openid.available = False
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         response = await bf.post(client, bf.message("hi"))
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
@@ -154,7 +154,7 @@ async def test_unreachable_keys_answer_503_so_the_connector_retries(bf, teams_to
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b""])
 async def test_bad_bodies_are_400(bf, teams_toml, hostline_app, body):
-    async with hostline_app(teams_toml()) as (host, client):
+    async with hostline_app(teams_toml()) as (_host, client):
         response = await client.post("/teams/api/messages", content=body,
                                      headers={"content-type": "application/json",
                                               "authorization": "Bearer x"})
@@ -172,11 +172,11 @@ async def test_emulator_tokens_only_when_enabled(bf, teams_toml, hostline_app):
                   "claims": {"azp": bf.app_id, "ver": "2.0"}}
         toml = teams_toml(allow_emulator=True,
                           emulator_openid_metadata_url=emulator.metadata_url)
-        async with hostline_app(toml) as (host, client):
+        async with hostline_app(toml) as (_host, client):
             assert (await bf.post(client, activity, **kwargs)).status_code == 202
             await bf.connector.wait_for(1, type="message")
             # Emulator tokens must name this bot in appid/azp.
             other = {**kwargs, "claims": {"azp": "another-app"}}
             assert (await bf.post(client, bf.message("x"), **other)).status_code == 401
-        async with hostline_app(teams_toml()) as (host, client):
+        async with hostline_app(teams_toml()) as (_host, client):
             assert (await bf.post(client, activity, **kwargs)).status_code == 401

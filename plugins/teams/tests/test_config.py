@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -66,16 +65,12 @@ async def test_password_and_tokens_never_logged(bf, teams_toml, hostline_app, ca
     assert "eyJ" not in text  # every JWT (access or inbound token) starts with this
 
 
-async def test_wrong_password_fails_visibly_without_leaking_it(bf, teams_toml, hostline_app):
+async def test_wrong_password_fails_visibly_without_leaking_it(bf, teams_toml, hostline_app,
+                                                               wait_dead):
     toml = teams_toml(app_password="wrong-password-123", typing=False)
     async with hostline_app(toml) as (host, client):
         await bf.post(client, bf.message("hi"))
-        for _ in range(500):
-            dead = await host.store.list_tasks(["dead"])
-            if dead:
-                break
-            await asyncio.sleep(0.01)
-        [task] = dead
+        [task] = await wait_dead(host)
         assert "invalid_client" in task.last_error
         assert "wrong-password" not in task.last_error
         assert bf.connector.requests == 0

@@ -19,7 +19,7 @@ def counting():
 
 async def test_429_is_retried_after_retry_after(bf, teams_toml, hostline_app):
     calls, target = counting()
-    async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
+    async with hostline_app(teams_toml(typing=False), target=target) as (_host, client):
         bf.connector.fail_next(429, retry_after="1", code="TooManyRequests")
         await bf.post(client, bf.message("hi"))
         [reply] = await bf.connector.wait_for(1, type="message")
@@ -30,7 +30,7 @@ async def test_429_is_retried_after_retry_after(bf, teams_toml, hostline_app):
 
 async def test_503_is_retried(bf, teams_toml, hostline_app):
     calls, target = counting()
-    async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
+    async with hostline_app(teams_toml(typing=False), target=target) as (_host, client):
         bf.connector.fail_next(503, retry_after="0", times=2)
         await bf.post(client, bf.message("hi"))
         await bf.connector.wait_for(1, type="message")
@@ -38,7 +38,7 @@ async def test_503_is_retried(bf, teams_toml, hostline_app):
 
 
 async def test_401_refreshes_the_token_once(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml(typing=False)) as (host, client):
+    async with hostline_app(teams_toml(typing=False)) as (_host, client):
         await bf.post(client, bf.message("one"))
         await bf.connector.wait_for(1, type="message")
         bf.tokens.revoke_all()
@@ -50,18 +50,14 @@ async def test_401_refreshes_the_token_once(bf, teams_toml, hostline_app):
         assert replies[0].token_claims["jti"] != replies[1].token_claims["jti"]
 
 
-async def test_repeated_403_fails_the_delivery_visibly(bf, teams_toml, hostline_app, caplog):
+async def test_repeated_403_fails_the_delivery_visibly(bf, teams_toml, hostline_app, caplog,
+                                                       wait_dead):
     calls, target = counting()
     async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
         bf.connector.fail_next(403, times=2, code="BotNotInConversationRoster")
         with caplog.at_level(logging.WARNING):
             await bf.post(client, bf.message("blocked"))
-            for _ in range(500):
-                dead = await host.store.list_tasks(["dead"])
-                if dead:
-                    break
-                await asyncio.sleep(0.01)
-        [task] = dead
+            [task] = await wait_dead(host)
         assert "HTTP 403 (BotNotInConversationRoster)" in task.last_error
         assert bf.connector.requests == 2 and bf.tokens.requests == 2
         assert any("dead" in r.getMessage() for r in caplog.records)
@@ -73,7 +69,7 @@ async def test_repeated_403_fails_the_delivery_visibly(bf, teams_toml, hostline_
 
 async def test_500_on_a_first_send_does_not_wedge_the_chat(bf, teams_toml, hostline_app):
     calls, target = counting()
-    async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
+    async with hostline_app(teams_toml(typing=False), target=target) as (_host, client):
         bf.connector.fail_next(500)
         await bf.post(client, bf.message("first"))
         await bf.post(client, bf.message("second"))
@@ -83,7 +79,7 @@ async def test_500_on_a_first_send_does_not_wedge_the_chat(bf, teams_toml, hostl
 
 
 async def test_one_token_request_for_concurrent_sends(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml(typing=False)) as (host, client):
+    async with hostline_app(teams_toml(typing=False)) as (_host, client):
         posts = [bf.post(client, bf.message(f"m{i}", conversation_id=f"a:conv-{i}"))
                  for i in range(12)]
         assert {r.status_code for r in await asyncio.gather(*posts)} == {202}
@@ -92,7 +88,7 @@ async def test_one_token_request_for_concurrent_sends(bf, teams_toml, hostline_a
 
 
 async def test_token_endpoint_outage_is_retried(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml(typing=False)) as (host, client):
+    async with hostline_app(teams_toml(typing=False)) as (_host, client):
         bf.tokens.fail_next(503, retry_after="0")
         await bf.post(client, bf.message("hi"))
         await bf.connector.wait_for(1, type="message")
@@ -101,7 +97,7 @@ async def test_token_endpoint_outage_is_retried(bf, teams_toml, hostline_app):
 
 async def test_a_timed_out_send_is_retried_not_dropped(bf, teams_toml, hostline_app):
     calls, target = counting()
-    async with hostline_app(teams_toml(typing=False, timeout=0.2), target=target) as (host,
+    async with hostline_app(teams_toml(typing=False, timeout=0.2), target=target) as (_host,
                                                                                       client):
         bf.connector.stall_next(0.5)
         await bf.post(client, bf.message("slow"))

@@ -20,9 +20,9 @@ activity_types = st.sampled_from(["message", "invoke", "conversationUpdate", "ty
 optional_fields = st.sampled_from(["text", "entities", "attachments", "value", "name",
                                    "membersAdded", "channelData", "locale", "from",
                                    "recipient", "textFormat"])
+mentioned = st.fixed_dictionaries({"id": st.sampled_from(["28:x", "29:y"]) | st.text(max_size=5)})
 mention = st.fixed_dictionaries({"type": st.just("mention"), "text": st.text(max_size=15),
-                                 "mentioned": st.fixed_dictionaries(
-                                     {"id": st.sampled_from(["28:x", "29:y"]) | st.text(max_size=5)})})
+                                 "mentioned": mentioned})
 attachment = st.fixed_dictionaries({}, optional={
     "contentType": st.sampled_from(["image/png", "text/html", "application/pdf", "image",
                                     "application/vnd.microsoft.teams.file.download.info"])

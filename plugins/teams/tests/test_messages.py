@@ -25,7 +25,7 @@ def recorder(reply=lambda request: f"echo: {request.text}"):
 async def test_reply_goes_to_the_reply_endpoint_with_a_bearer_token(bf, teams_toml,
                                                                     hostline_app):
     calls, target = recorder()
-    async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
+    async with hostline_app(teams_toml(typing=False), target=target) as (_host, client):
         first = bf.message("one")
         assert (await bf.post(client, first)).status_code == 202
         [reply] = await bf.connector.wait_for(1, type="message")
@@ -57,7 +57,7 @@ async def test_typing_indicator_while_the_target_runs(bf, teams_toml, hostline_a
         await release.wait()
         return "done"
 
-    async with hostline_app(teams_toml(typing_interval=0.01), target=slow) as (host, client):
+    async with hostline_app(teams_toml(typing_interval=0.01), target=slow) as (_host, client):
         activity = bf.message("think")
         assert (await bf.post(client, activity)).status_code == 202
         await bf.connector.wait_for(2, type="typing")
@@ -71,7 +71,7 @@ async def test_typing_indicator_while_the_target_runs(bf, teams_toml, hostline_a
 
 async def test_mentions_of_the_bot_are_stripped_in_groups(bf, teams_toml, hostline_app):
     calls, target = recorder()
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         other = {"type": "mention", "text": "<at>Grace</at>",
                  "mentioned": {"id": "29:grace", "name": "Grace"}}
         activity = bf.message("ask <at>Grace</at> too", mention=True, entities=[other], **GROUP)
@@ -84,20 +84,20 @@ async def test_mentions_of_the_bot_are_stripped_in_groups(bf, teams_toml, hostli
 
 async def test_group_mode(bf, teams_toml, hostline_app):
     calls, target = recorder()
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         await bf.post(client, bf.message("not for the bot", **GROUP))
         await bf.post(client, bf.message("for the bot", mention=True, **GROUP))
         await bf.connector.wait_for(1, type="message")
         assert [c.text for c in calls] == ["for the bot"]
     bf.reset()
     calls, target = recorder()
-    async with hostline_app(teams_toml(group_mode="always"), target=target) as (host, client):
+    async with hostline_app(teams_toml(group_mode="always"), target=target) as (_host, client):
         await bf.post(client, bf.message("anyone", **GROUP))
         await bf.connector.wait_for(1, type="message")
         assert [c.text for c in calls] == ["anyone"]
     bf.reset()
     calls, target = recorder()
-    async with hostline_app(teams_toml(group_mode="never"), target=target) as (host, client):
+    async with hostline_app(teams_toml(group_mode="never"), target=target) as (_host, client):
         await bf.post(client, bf.message("ignored", mention=True, **GROUP))
         await bf.post(client, bf.message("personal"))
         await bf.connector.wait_for(1, type="message")
@@ -111,7 +111,7 @@ def _memory(request):
 
 async def test_conversation_memory_and_new(bf, teams_toml, hostline_app):
     _, target = recorder(_memory)
-    async with hostline_app(teams_toml(typing=False), target=target) as (host, client):
+    async with hostline_app(teams_toml(typing=False), target=target) as (_host, client):
         for text in ("a", "b", "/new", "c"):
             assert (await bf.post(client, bf.message(text))).status_code == 202
         replies = await bf.connector.wait_for(4, type="message")
@@ -133,7 +133,7 @@ async def test_session_scopes(bf, teams_toml, hostline_app):
         bf.reset()
         _, target = recorder(_memory)
         toml = teams_toml(session_scope=scope, typing=False)
-        async with hostline_app(toml, target=target) as (host, client):
+        async with hostline_app(toml, target=target) as (_host, client):
             for i, (who, where) in enumerate([(ada, GROUP), (bob, GROUP), (ada, other_group)]):
                 await bf.post(client, bf.message(str(i + 1), mention=True, **who, **where))
                 await bf.connector.wait_for(i + 1, type="message")
@@ -142,7 +142,7 @@ async def test_session_scopes(bf, teams_toml, hostline_app):
 
 async def test_attachments_arrive_as_parts(bf, teams_toml, hostline_app):
     calls, target = recorder(lambda r: "got it")
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         activity = bf.message("look", attachments=[
             {"contentType": "image/png", "contentUrl": "https://files.example/cat.png",
              "name": "cat.png"},
@@ -175,7 +175,7 @@ async def test_result_attachments_are_adaptive_cards(bf, teams_toml, hostline_ap
             FilePart(url=data_url, mime_type="application/vnd.microsoft.card.adaptive"),
         ]),))
 
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         await bf.post(client, bf.message("chart please"))
         [reply] = await bf.connector.wait_for(1, type="message")
         assert reply.text == "here you are"
@@ -190,7 +190,7 @@ async def test_result_attachments_are_adaptive_cards(bf, teams_toml, hostline_ap
 
 
 async def test_conversation_update_welcome(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml(welcome_text="Hi, I am a bot.")) as (host, client):
+    async with hostline_app(teams_toml(welcome_text="Hi, I am a bot.")) as (_host, client):
         update = bf.conversation_update()
         assert (await bf.post(client, update)).status_code == 202
         [welcome] = await bf.connector.wait_for(1, type="message")
@@ -223,7 +223,7 @@ async def test_ignored_activities_do_not_run(bf, teams_toml, hostline_app):
 
 async def test_card_action_invoke(bf, teams_toml, hostline_app):
     calls, target = recorder(lambda r: f"action: {r.text}")
-    async with hostline_app(teams_toml(invoke_reply="On it."), target=target) as (host,
+    async with hostline_app(teams_toml(invoke_reply="On it."), target=target) as (_host,
                                                                                    client):
         invoke = bf.invoke(value={"action": {"type": "Action.Execute", "verb": "order",
                                              "data": {"text": "one pizza"}},
@@ -258,7 +258,7 @@ async def test_overloaded_host_answers_503_with_retry_after(bf, teams_toml, host
 
 async def test_redelivered_activity_runs_once(bf, teams_toml, hostline_app):
     calls, target = recorder()
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         activity = bf.message("once")
         assert (await bf.post(client, activity)).status_code == 202
         await bf.connector.wait_for(1, type="message")
@@ -271,14 +271,15 @@ async def test_redelivered_activity_runs_once(bf, teams_toml, hostline_app):
 async def test_denied_people_get_the_denied_reply(bf, teams_toml, hostline_app):
     calls, target = recorder()
     toml = teams_toml() + '[channels.teams.allow]\nnative_ids = ["aad-somebody-else"]\n'
-    async with hostline_app(toml, target=target) as (host, client):
+    async with hostline_app(toml, target=target) as (_host, client):
         await bf.post(client, bf.message("let me in"))
         [reply] = await bf.connector.wait_for(1, type="message")
         assert reply.text == "Sorry, you are not allowed to use this bot."
         assert calls == []
 
 
-async def test_target_failure_is_reported_and_not_retried(bf, teams_toml, hostline_app):
+async def test_target_failure_is_reported_and_not_retried(bf, teams_toml, hostline_app,
+                                                          wait_dead):
     attempts = []
 
     async def broken(request):
@@ -290,7 +291,7 @@ async def test_target_failure_is_reported_and_not_retried(bf, teams_toml, hostli
         await bf.post(client, bf.message("hi"))
         [reply] = await bf.connector.wait_for(1, type="message")
         assert reply.text == "Oops."
-        dead = await host.store.list_tasks(["dead"])
+        dead = await wait_dead(host)
         assert len(dead) == 1 and "RuntimeError" in (dead[0].last_error or "")
         assert attempts == ["hi"]
 
@@ -298,7 +299,7 @@ async def test_target_failure_is_reported_and_not_retried(bf, teams_toml, hostli
 async def test_long_replies_are_split(bf, teams_toml, hostline_app):
     long = "\n".join(f"line {i} " + "x" * 90 for i in range(450))  # ~45 KB
 
-    async with hostline_app(teams_toml(), target=lambda r: long) as (host, client):
+    async with hostline_app(teams_toml(), target=lambda r: long) as (_host, client):
         await bf.post(client, bf.message("long"))
         replies = await bf.connector.wait_for(3, type="message")
         assert all(len(r.text) <= 20_000 for r in replies)

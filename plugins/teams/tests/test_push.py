@@ -10,15 +10,6 @@ import sys
 from hostline import Destination, Identity, ResponseTarget
 
 
-async def _dead(host):
-    for _ in range(500):
-        dead = await host.store.list_tasks(["dead"])
-        if dead:
-            return dead
-        await asyncio.sleep(0.01)
-    raise AssertionError("no dead task")
-
-
 async def test_push_to_a_conversation_the_bot_has_seen(bf, teams_toml, hostline_app):
     async with hostline_app(teams_toml(typing=False)) as (host, client):
         await bf.post(client, bf.message("hello"))
@@ -56,15 +47,16 @@ async def test_references_are_stored_for_activities_that_do_not_run(bf, teams_to
         assert pushed.conversation_id == "a:installed"
 
 
-async def test_push_to_an_unknown_conversation_fails_visibly(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml()) as (host, client):
+async def test_push_to_an_unknown_conversation_fails_visibly(bf, teams_toml, hostline_app,
+                                                             wait_dead):
+    async with hostline_app(teams_toml()) as (host, _client):
         await host.push("anyone there?", to=Destination("teams", "a:never-seen"))
-        [task] = await _dead(host)
+        [task] = await wait_dead(host)
         assert "no conversation reference" in task.last_error
         assert bf.connector.requests == 0
 
 
-async def test_push_refuses_untrusted_service_urls(bf, teams_toml, hostline_app):
+async def test_push_refuses_untrusted_service_urls(bf, teams_toml, hostline_app, wait_dead):
     async with hostline_app(teams_toml()) as (host, client):
         await bf.post(client, bf.message("hello"))
         await bf.connector.wait_for(1, type="message")
@@ -73,7 +65,7 @@ async def test_push_refuses_untrusted_service_urls(bf, teams_toml, hostline_app)
                   "conversation": {"id": "a:personal-1"}, "bot": {"id": bf.bot_id}}
         await host.push("steal a token", to=Destination("teams", "a:personal-1",
                                                        reference=forged))
-        [task] = await _dead(host)
+        [task] = await wait_dead(host)
         assert "never arrived on an authenticated activity" in task.last_error
         assert bf.connector.requests == requests  # the token never left the bot
         assert bf.tokens.requests == 1

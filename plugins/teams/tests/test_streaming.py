@@ -21,7 +21,7 @@ def stream_of(received):
 
 async def test_streaming_sequence_in_a_personal_chat(bf, teams_toml, hostline_app):
     target = words("A", " brown", " fox")
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         activity = bf.message("tell me")
         await bf.post(client, activity)
         await bf.connector.wait_for(1, type="message")
@@ -51,7 +51,7 @@ async def test_streaming_sequence_in_a_personal_chat(bf, teams_toml, hostline_ap
 
 async def test_stream_without_informative_update(bf, teams_toml, hostline_app):
     toml = teams_toml(stream_informative_text="")
-    async with hostline_app(toml, target=words("one", " two")) as (host, client):
+    async with hostline_app(toml, target=words("one", " two")) as (_host, client):
         await bf.post(client, bf.message("go"))
         await bf.connector.wait_for(1, type="message")
         received = bf.connector.activities()
@@ -63,7 +63,7 @@ async def test_stream_without_informative_update(bf, teams_toml, hostline_app):
 
 async def test_updates_are_throttled_by_stream_interval(bf, teams_toml, hostline_app):
     toml = teams_toml(stream_interval=3600)
-    async with hostline_app(toml, target=words("a", "b", "c")) as (host, client):
+    async with hostline_app(toml, target=words("a", "b", "c")) as (_host, client):
         await bf.post(client, bf.message("go"))
         await bf.connector.wait_for(1, type="message")
         assert [(r.type, r.text) for r in bf.connector.activities()] == [
@@ -71,7 +71,7 @@ async def test_updates_are_throttled_by_stream_interval(bf, teams_toml, hostline
 
 
 async def test_group_chats_get_one_message(bf, teams_toml, hostline_app):
-    async with hostline_app(teams_toml(typing=False), target=words("x", "y")) as (host,
+    async with hostline_app(teams_toml(typing=False), target=words("x", "y")) as (_host,
                                                                                   client):
         await bf.post(client, bf.message("go", mention=True,
                                          conversation_id="19:g@thread.v2",
@@ -83,7 +83,7 @@ async def test_group_chats_get_one_message(bf, teams_toml, hostline_app):
 
 async def test_stream_false_sends_one_message(bf, teams_toml, hostline_app):
     toml = teams_toml(stream=False, typing=False)
-    async with hostline_app(toml, target=words("x", "y")) as (host, client):
+    async with hostline_app(toml, target=words("x", "y")) as (_host, client):
         await bf.post(client, bf.message("go"))
         await bf.connector.wait_for(1, type="message")
         [reply] = bf.connector.activities()
@@ -95,7 +95,7 @@ async def test_attachments_come_with_the_final_message(bf, teams_toml, hostline_
         yield "see"
         yield RunUpdate(part=ImagePart(url="https://img.example/a.png", name="a"))
 
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         await bf.post(client, bf.message("picture"))
         [final] = await bf.connector.wait_for(1, type="message")
         assert final.stream_info["streamType"] == "final"
@@ -115,7 +115,7 @@ async def test_a_failed_update_stops_updates_but_the_final_arrives(bf, teams_tom
         yield " part two"
         yield " part three"
 
-    async with hostline_app(teams_toml(), target=target) as (host, client):
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
         await bf.post(client, bf.message("go"))
         await bf.connector.wait_for(2, type="typing")  # informative + "part one"
         bf.connector.fail_next(500)
@@ -133,7 +133,7 @@ async def test_target_failure_mid_stream_closes_the_stream(bf, teams_toml, hostl
         raise RuntimeError("model fell over")
 
     toml = teams_toml(error_reply="Sorry.")
-    async with hostline_app(toml, target=target) as (host, client):
+    async with hostline_app(toml, target=target) as (_host, client):
         await bf.post(client, bf.message("go"))
         [final] = await bf.connector.wait_for(1, type="message")
         assert final.text == "Sorry." and final.stream_info["streamType"] == "final"
@@ -142,7 +142,7 @@ async def test_target_failure_mid_stream_closes_the_stream(bf, teams_toml, hostl
 async def test_streams_outside_teams_are_plain(bf, teams_toml, hostline_app):
     # streaminfo is a Teams feature; Web Chat and others get one message.
     bf.openid.add_key(endorsements=["webchat"])
-    async with hostline_app(teams_toml(typing=False), target=words("a", "b")) as (host,
+    async with hostline_app(teams_toml(typing=False), target=words("a", "b")) as (_host,
                                                                                   client):
         key = bf.openid.keys[-1]
         await bf.post(client, bf.message("go", channel_id="webchat"), key=key)

@@ -250,9 +250,9 @@ def card_attachment(part: Part) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         return None
     if isinstance(part, FilePart) and part.mime_type == ADAPTIVE_CARD and part.url:
-        card = _data_url_json(part.url)
-        if isinstance(card, dict):
-            return {"contentType": ADAPTIVE_CARD, "content": card}
+        own = _data_url_json(part.url)
+        if isinstance(own, dict):
+            return {"contentType": ADAPTIVE_CARD, "content": own}
     url = part.url
     if not url:
         return None  # a channel-native file id from another channel means nothing here

@@ -80,7 +80,7 @@ class TeamsConfig:
     #: The bot's Microsoft App ID: the audience of inbound tokens, the client id outbound.
     app_id: str = attrs.field(validator=_non_empty)
     #: The bot's client secret (``${TEAMS_APP_PASSWORD}``); never logged.
-    app_password: Secret = hostline.secret(validator=_password)
+    app_password: Secret = hostline.secret(validator=_password)  # noqa: RUF009
     #: ``botframework.com`` for multi-tenant bots; single-tenant bots set their tenant id.
     tenant_id: str = attrs.field(default="botframework.com", validator=_non_empty)
     openid_metadata_url: str = DEFAULT_OPENID_METADATA_URL

@@ -166,6 +166,7 @@ class ResponsesChannel(Channel):
             try:
                 return await fn(request, self._authenticate(request))
             except ApiError as exc:
+                await self._drain(request)
                 return exc.response()
             except BadRequest as exc:
                 return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
@@ -173,6 +174,15 @@ class ResponsesChannel(Channel):
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
+
+    @staticmethod
+    async def _drain(request: Request) -> None:
+        """Read an unread request body before answering an error: an HTTP/1.1
+        server closes a keep-alive connection whose body was left unread, and
+        a client reusing it would see a dropped connection instead of the error."""
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            with contextlib.suppress(Exception):
+                await request.body()
 
     def _authenticate(self, request: Request) -> Identity:
         """The caller's identity from the bearer key (keys are compared by digest)."""

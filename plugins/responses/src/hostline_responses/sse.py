@@ -71,7 +71,7 @@ class EventStream:
                 try:
                     await send({"type": "http.response.body", "body": encode(event),
                                 "more_body": True})
-                except Exception:  # the client is gone; stop producing
+                except Exception:  # noqa: BLE001 - the client is gone; stop producing
                     return False
             return True
         except Exception:

@@ -420,6 +420,8 @@ class ResponsesChannel(Channel):
             return
         run.response["status"] = "in_progress"
         await run.persist()
+        if run.cancel_requested:
+            return  # cancelled between the claim and now
         work = asyncio.create_task(self._drive(run), name=f"hostline-response-{rid}")
         self._running[rid] = (work, run)
         try:
@@ -446,7 +448,8 @@ class ResponsesChannel(Channel):
         async def writer() -> None:
             nonlocal last_check
             while True:
-                await ready.wait()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(ready.wait(), 0.5)
                 ready.clear()
                 while pending:
                     batch = pending[:]

@@ -107,3 +107,18 @@ def test_openid_documents(bf):
     keys = httpx.get(metadata["jwks_uri"]).json()["keys"]
     assert [k["kid"] for k in keys] == [bf.openid.key.kid]
     assert keys[0]["endorsements"] == ["msteams"] and keys[0]["kty"] == "RSA"
+
+
+async def test_standalone_fakes_as_in_the_readme(hostline_app):
+    from hostline_teams.testing import FakeBotFramework
+
+    async def agent(request):
+        return f"you said {request.text}"
+
+    with FakeBotFramework(app_id="my-bot", app_password="s3cret") as bf:
+        async with hostline_app(bf.config_toml(stream_interval=0), target=agent) as (_, client):
+            response = await bf.post(client, bf.message("hello"))
+            assert response.status_code == 202
+            [reply] = await bf.connector.wait_for(1, type="message")
+            assert reply.text == "you said hello"
+            assert reply.token_claims["appid"] == "my-bot"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -180,3 +181,12 @@ async def test_emulator_tokens_only_when_enabled(bf, teams_toml, hostline_app):
             assert (await bf.post(client, bf.message("x"), **other)).status_code == 401
         async with hostline_app(teams_toml()) as (_host, client):
             assert (await bf.post(client, activity, **kwargs)).status_code == 401
+
+
+async def test_concurrent_first_requests_share_one_key_fetch(bf, teams_toml, hostline_app):
+    async with hostline_app(teams_toml(typing=False)) as (_host, client):
+        posts = [bf.post(client, bf.message(f"m{i}", conversation_id=f"a:c{i}"))
+                 for i in range(10)]
+        assert {r.status_code for r in await asyncio.gather(*posts)} == {202}
+        assert (bf.openid.metadata_requests, bf.openid.keys_requests) == (1, 1)
+        await bf.connector.wait_for(10, type="message")

@@ -94,3 +94,22 @@ def test_real_server_replies_and_pushes_after_a_crash(bf, hostline_server):
     assert pushed.reply_to_id is None and pushed.conversation_id == "a:personal-1"
     assert bf.tokens.requests == 2  # the new process fetched its own token
     assert bf.app_password not in server.output()
+
+
+async def test_a_persons_reference_prefers_their_personal_chat(bf, teams_toml, hostline_app):
+    async with hostline_app(teams_toml(typing=False)) as (host, client):
+        channel = host.channels["teams"]
+        await bf.post(client, bf.message("in the group", mention=True,
+                                         conversation_id="19:g@thread.v2",
+                                         conversation_type="groupChat"))
+        await bf.connector.wait_for(1, type="message")
+        group = await channel.destination_for("aad-user-1")
+        assert group.address == "19:g@thread.v2" and group.is_group
+        await bf.post(client, bf.message("in private"))
+        await bf.post(client, bf.message("group again", mention=True,
+                                         conversation_id="19:g@thread.v2",
+                                         conversation_type="groupChat"))
+        await bf.connector.wait_for(3, type="message")
+        personal = await channel.destination_for("aad-user-1")
+        assert personal.address == "a:personal-1" and not personal.is_group
+        assert await channel.destination_for("aad-never-seen") is None

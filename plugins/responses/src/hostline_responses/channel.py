@@ -496,22 +496,30 @@ class ResponsesChannel(Channel):
         """Stored events of a background response after ``after_seq``, following
         the log until the response is finished."""
         last_key: str | None = None
-        while True:
-            wakeup = self._wakeups.setdefault(rid, asyncio.Event())
-            rec = await self.records.get(rid, iso)
-            finished = rec is None or rec["response"].get("status") in TERMINAL
-            rows = await self.records.events(rid, iso, last_key)
-            for key, batch in rows:
-                last_key = key
-                for event in batch:
-                    if isinstance(event, dict) and event.get("sequence_number", -1) > after_seq:
-                        yield event
-            if rows:
-                continue
-            if finished:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), 0.5)
+        wakeup: asyncio.Event | None = None
+        try:
+            while True:
+                # Registered before reading, so a write in between still wakes us.
+                wakeup = self._wakeups.setdefault(rid, asyncio.Event())
+                rec = await self.records.get(rid, iso)
+                finished = rec is None or rec["response"].get("status") in TERMINAL
+                rows = await self.records.events(rid, iso, last_key)
+                for key, batch in rows:
+                    last_key = key
+                    for event in batch:
+                        if (isinstance(event, dict)
+                                and event.get("sequence_number", -1) > after_seq):
+                            yield event
+                if rows:
+                    continue
+                if finished:
+                    return
+                # Other worker processes write too: poll as well as wait.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), 0.5)
+        finally:
+            if wakeup is not None and self._wakeups.get(rid) is wakeup:
+                del self._wakeups[rid]
 
     # conversations ----------------------------------------------------------------
     def _conversation_scope(self, conv_id: str) -> str:

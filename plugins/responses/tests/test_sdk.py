@@ -151,6 +151,9 @@ def test_conversation_keeps_history_server_side(client: openai.OpenAI) -> None:
     first = client.conversations.items.list(conv.id, order="asc", limit=2)
     rest = client.conversations.items.list(conv.id, order="asc", after=first.data[-1].id)
     assert [i.id for i in first.data + rest.data] == [i.id for i in items.data]
+    # continuing a conversation's response by id: the conversation up to that response
+    cont = client.responses.create(model="m", input="__history__", previous_response_id=r1.id)
+    assert told(cont)["history"] == ["I like tea", "what do I like?", "echo: what do I like?"]
     # the SDK's auto-pagination follows last_id
     assert [i.id for i in client.conversations.items.list(conv.id, order="asc", limit=1)
             ] == [i.id for i in items.data]

@@ -151,11 +151,17 @@ class ResponseRun:
         for _ in range(10_000):
             if rec is None:
                 break
+            conv = rec["response"].get("conversation")
+            if isinstance(conv, dict) and conv.get("id"):
+                # A response in a conversation: its context is the conversation up
+                # to and including its own output.
+                messages[:0] = await self._conversation_context(conv["id"], rec)
+                break
             turn = [input_item_to_message(i) for i in rec.get("input") or []]
             turn += [Message.assistant(_output_text(o)) for o in rec["response"].get("output") or []
                      if o.get("type") == "message" and _output_text(o)]
             messages[:0] = turn
-            if len(messages) >= limit or rec["response"].get("conversation"):
+            if len(messages) >= limit:
                 break
             pid = rec["response"].get("previous_response_id")
             rec = await self.records.get(pid, self.iso) if pid else None
@@ -165,6 +171,19 @@ class ResponseRun:
         if messages or session.state:
             await self.host.store.save_turn(session, messages[-limit:] if limit > 0 else [],
                                             limit)
+
+    async def _conversation_context(self, conv_id: str,
+                                    rec: dict[str, Any]) -> list[Message]:
+        ids = [i.get("id") for i in [*(rec.get("input") or []),
+                                     *(rec["response"].get("output") or [])]]
+        items = await self.records.all_items(conv_id, self.iso)
+        positions = [n for n, item in enumerate(items) if item.get("id") in ids]
+        if not positions:  # the conversation is gone or was edited: the turn alone
+            return [input_item_to_message(i) for i in rec.get("input") or []] + [
+                Message.assistant(_output_text(o)) for o in rec["response"].get("output") or []
+                if _output_text(o)]
+        return [input_item_to_message(i) for i in items[:positions[-1] + 1]
+                if i.get("type") == "message"]
 
     async def begin(self) -> None:
         """Authorize and load the session (:meth:`hostline.Host.begin_turn`)."""

@@ -68,7 +68,9 @@ __all__ = ["ResponsesChannel"]
 
 log = logging.getLogger("hostline.responses")
 
-Handler = Callable[[Request, Identity], Awaitable[Response]]
+#: What an endpoint returns: a Starlette response or a server-sent event stream.
+Answer = Response | EventStream
+Handler = Callable[[Request, Identity], Awaitable[Answer]]
 _MAX_ID = 200
 
 
@@ -161,8 +163,8 @@ class ResponsesChannel(Channel):
         return {self.task_kind: self._run_background}
 
     # plumbing ---------------------------------------------------------------
-    def _endpoint(self, fn: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
+    def _endpoint(self, fn: Handler) -> Callable[[Request], Awaitable[Answer]]:
+        async def endpoint(request: Request) -> Answer:
             try:
                 return await fn(request, self._authenticate(request))
             except ApiError as exc:
@@ -259,7 +261,7 @@ class ResponsesChannel(Channel):
         return release
 
     # responses ------------------------------------------------------------------
-    async def create(self, request: Request, identity: Identity) -> Response:
+    async def create(self, request: Request, identity: Identity) -> Answer:
         """``POST /v1/responses``."""
         params = parse_create(await self._json(request), self.model_id)
         iso = current_isolation()
@@ -297,12 +299,12 @@ class ResponsesChannel(Channel):
             run.release()
             raise
         if params.stream:
-            return EventStream(run.events(announce=True), on_close=run.release)  # type: ignore[return-value]
+            return EventStream(run.events(announce=True), on_close=run.release)
         await run.run_once()
         return JSONResponse(run.response)
 
     async def _create_background(self, run: ResponseRun, stream: bool,
-                                 prev: dict[str, Any] | None) -> Response:
+                                 prev: dict[str, Any] | None) -> Answer:
         if self.host.overloaded:
             raise ApiError(429, "The server is busy; retry shortly.", code="rate_limit_exceeded",
                            headers={"retry-after": "5"})
@@ -329,10 +331,10 @@ class ResponsesChannel(Channel):
                                                                     "chat": iso.chat}},
                                        partition=f"{self.name}:{run.partition}", key=run.id)
         if stream:
-            return EventStream(self._tail(run.id, iso, -1))  # type: ignore[return-value]
+            return EventStream(self._tail(run.id, iso, -1))
         return JSONResponse(snapshot)
 
-    async def retrieve(self, request: Request, identity: Identity) -> Response:
+    async def retrieve(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/responses/{id}`` (``?stream=true&starting_after=N`` replays events)."""
         iso = current_isolation()
         rec = await self._response_record(request, iso)
@@ -353,10 +355,10 @@ class ResponsesChannel(Channel):
                 except ValueError:
                     raise invalid("Invalid 'starting_after': expected an integer.",
                                   "starting_after", "invalid_type") from None
-            return EventStream(self._tail(rec["response"]["id"], iso, after))  # type: ignore[return-value]
+            return EventStream(self._tail(rec["response"]["id"], iso, after))
         return JSONResponse(rec["response"])
 
-    async def delete(self, request: Request, identity: Identity) -> Response:
+    async def delete(self, request: Request, identity: Identity) -> Answer:
         """``DELETE /v1/responses/{id}``."""
         iso = current_isolation()
         rid = self._path_id(request, "response_id")
@@ -368,13 +370,13 @@ class ResponsesChannel(Channel):
             running[0].cancel()
         return JSONResponse({"id": rid, "object": "response", "deleted": True})
 
-    async def input_items(self, request: Request, identity: Identity) -> Response:
+    async def input_items(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/responses/{id}/input_items`` (``after``, ``before``, ``limit``, ``order``)."""
         rec = await self._response_record(request, current_isolation())
         after, before, limit, order = parse_list_query(request.query_params)
         return JSONResponse(paginate(list(rec.get("input") or []), after, before, limit, order))
 
-    async def cancel(self, request: Request, identity: Identity) -> Response:
+    async def cancel(self, request: Request, identity: Identity) -> Answer:
         """``POST /v1/responses/{id}/cancel`` (background responses only)."""
         iso = current_isolation()
         rec = await self._response_record(request, iso)
@@ -573,7 +575,7 @@ class ResponsesChannel(Channel):
                     if i.get("type") == "message"]
         await self.host.store.save_turn(new, messages[-limit:] if limit > 0 else [], limit)
 
-    async def create_conversation(self, request: Request, identity: Identity) -> Response:
+    async def create_conversation(self, request: Request, identity: Identity) -> Answer:
         """``POST /v1/conversations``."""
         body = await self._json(request, optional=True)
         unknown = sorted(k for k in body if k not in ("items", "metadata"))
@@ -590,11 +592,11 @@ class ResponsesChannel(Channel):
         await self._append_history(conv["id"], items, iso)
         return JSONResponse(conv)
 
-    async def get_conversation(self, request: Request, identity: Identity) -> Response:
+    async def get_conversation(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/conversations/{id}``."""
         return JSONResponse(await self._conversation(request, current_isolation()))
 
-    async def update_conversation(self, request: Request, identity: Identity) -> Response:
+    async def update_conversation(self, request: Request, identity: Identity) -> Answer:
         """``POST /v1/conversations/{id}`` (metadata)."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -610,7 +612,7 @@ class ResponsesChannel(Channel):
         await self.records.put_conversation(conv, iso)
         return JSONResponse(conv)
 
-    async def delete_conversation(self, request: Request, identity: Identity) -> Response:
+    async def delete_conversation(self, request: Request, identity: Identity) -> Answer:
         """``DELETE /v1/conversations/{id}``."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -619,7 +621,7 @@ class ResponsesChannel(Channel):
         return JSONResponse({"id": conv["id"], "object": "conversation.deleted",
                              "deleted": True})
 
-    async def create_items(self, request: Request, identity: Identity) -> Response:
+    async def create_items(self, request: Request, identity: Identity) -> Answer:
         """``POST /v1/conversations/{id}/items``."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -633,7 +635,7 @@ class ResponsesChannel(Channel):
         await self._append_history(conv["id"], items, iso)
         return JSONResponse(page(items, False))
 
-    async def list_items(self, request: Request, identity: Identity) -> Response:
+    async def list_items(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/conversations/{id}/items`` (``after``, ``limit``, ``order``)."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -646,7 +648,7 @@ class ResponsesChannel(Channel):
         items, has_more = listed
         return JSONResponse(page(items, has_more))
 
-    async def get_item(self, request: Request, identity: Identity) -> Response:
+    async def get_item(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/conversations/{id}/items/{item_id}``."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -656,7 +658,7 @@ class ResponsesChannel(Channel):
             raise not_found(f"Item with id '{item_id}' not found.")
         return JSONResponse(item)
 
-    async def delete_item(self, request: Request, identity: Identity) -> Response:
+    async def delete_item(self, request: Request, identity: Identity) -> Answer:
         """``DELETE /v1/conversations/{id}/items/{item_id}``; returns the conversation."""
         iso = current_isolation()
         conv = await self._conversation(request, iso)
@@ -671,11 +673,11 @@ class ResponsesChannel(Channel):
         return {"id": self.model_id, "object": "model", "created": self._created,
                 "owned_by": "hostline"}
 
-    async def list_models(self, request: Request, identity: Identity) -> Response:
+    async def list_models(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/models``: the served target."""
         return JSONResponse({"object": "list", "data": [self._model()]})
 
-    async def get_model(self, request: Request, identity: Identity) -> Response:
+    async def get_model(self, request: Request, identity: Identity) -> Answer:
         """``GET /v1/models/{model}``."""
         model = str(request.path_params["model"])
         if model != self.model_id:

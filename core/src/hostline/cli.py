@@ -52,11 +52,19 @@ def _fail(exc: Exception) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
+    import attrs
     from hypercorn.config import Config as HyperConfig
 
-    host = _host(args)
-    bind = args.bind or host.config.host.bind
-    workers = args.workers or host.config.host.workers
+    from .host import Host
+
+    config = _config(args.config)
+    # Command-line overrides go into the config so plugins see the real bind.
+    overrides = {k: v for k, v in (("bind", args.bind), ("workers", args.workers)) if v}
+    if overrides:
+        config = attrs.evolve(config, host=attrs.evolve(config.host, **overrides))
+    host = Host(config)
+    bind = config.host.bind
+    workers = config.host.workers
     hc = HyperConfig()
     hc.bind = [bind]
     hc.graceful_timeout = host.config.host.shutdown_grace
@@ -68,6 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         os.environ["HOSTLINE_WORKER_CONFIG"] = str(Path(args.config).resolve()) \
             if args.config else ""
+        os.environ["HOSTLINE_WORKER_BIND"] = bind
         hc.application_path = "hostline._worker:app"
         hc.workers = workers
         print(f"hostline: serving on http://{bind} with {workers} workers", file=sys.stderr)
@@ -79,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def run_one() -> None:
         async with host.lifespan():
-            await serve(host.build_app(lifespan=False), hc, mode="asgi")
+            await serve(host.build_app(lifespan=False), hc, mode="asgi")  # type: ignore[arg-type]
 
     try:
         asyncio.run(run_one())

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from . import builtins
 from .auth import (
@@ -60,6 +60,7 @@ from .types import (
     RunRequest,
     RunResult,
     RunUpdate,
+    Usage,
 )
 
 log = logging.getLogger("hostline")
@@ -133,6 +134,7 @@ class Turn:
         """
         text: list[str] = []
         parts: list[Any] = []
+        usage = Usage()
         status = "incomplete"
         async with self.host._track():
             try:
@@ -140,12 +142,15 @@ class Turn:
                     text.append(update.delta)
                     if update.part is not None:
                         parts.append(update.part)
+                    if update.usage is not None:
+                        usage = update.usage
                     yield update
                 status = "completed"
             finally:
                 content: list[Any] = ["".join(text)] if any(text) else []
                 message = Message("assistant", (*content, *parts))
-                self.result = RunResult((message,), status=status)  # type: ignore[arg-type]
+                self.result = RunResult((message,), usage=usage,
+                                        status=status)  # type: ignore[arg-type]
                 if status == "completed" or any(text):
                     await asyncio.shield(self._finish(self.result))
 
@@ -247,7 +252,10 @@ class Host:
         for impl in self._impls("hostline_routes"):
             routes = self._call(impl, host=self) or []
             if isinstance(impl.plugin, Channel):
-                out.append((impl.plugin.name, Mount(f"/{impl.plugin.name}", routes=routes)))
+                # No slash redirects: a 307 sent before the body is read breaks
+                # keep-alive for POST clients; an unknown path is a plain 404.
+                out.append((impl.plugin.name, Mount(
+                    f"/{impl.plugin.name}", app=Router(routes, redirect_slashes=False))))
             else:
                 out.extend(("", r) for r in routes)
         return out
@@ -279,7 +287,7 @@ class Host:
         async def too_large(request: Request, exc: Exception) -> Response:
             return error_response(413, str(exc), code="body_too_large")
 
-        return Starlette(
+        app = Starlette(
             routes=routes,
             middleware=[
                 Middleware(ErrorMiddleware),
@@ -293,6 +301,8 @@ class Host:
             },
             lifespan=(lambda app: self.lifespan()) if lifespan else None,
         )
+        app.router.redirect_slashes = False
+        return app
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

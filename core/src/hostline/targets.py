@@ -51,12 +51,15 @@ class Target:
         if self._run is None:
             text: list[str] = []
             parts: list[Any] = []
+            usage = Usage()
             async for update in self.stream(request):
                 text.append(update.delta)
                 if update.part is not None:
                     parts.append(update.part)
+                if update.usage is not None:
+                    usage = update.usage
             content: list[Any] = ["".join(text)] if any(text) else []
-            return RunResult((Message("assistant", (*content, *parts)),))
+            return RunResult((Message("assistant", (*content, *parts)),), usage=usage)
         return coerce_result(await _maybe_await(self._run(request)))
 
     async def stream(self, request: RunRequest) -> AsyncIterator[RunUpdate]:
@@ -65,6 +68,7 @@ class Target:
             result = await self.run(request)
             if result.text:
                 yield RunUpdate(delta=result.text)
+            yield RunUpdate(usage=result.usage)
             return
         agen = self._stream(request)
         try:

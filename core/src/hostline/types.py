@@ -351,10 +351,12 @@ class RunRequest:
 
 @attrs.frozen
 class RunUpdate:
-    """A streaming update: a text ``delta`` and/or a whole ``message`` part."""
+    """A streaming update: a text ``delta``, a whole ``part``, and/or the
+    run's ``usage`` (yield it last; the latest one wins)."""
 
     delta: str = ""
     part: Part | None = None
+    usage: Usage | None = None
 
 
 @attrs.frozen

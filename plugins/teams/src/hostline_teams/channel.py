@@ -77,7 +77,6 @@ __all__ = ["TargetFailed", "TeamsChannel"]
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
 #: How long activity ids are remembered to drop the connector's redeliveries.
 DEDUPE_SECONDS = 24 * 3600.0
-PURGE_SECONDS = 3600.0
 
 
 class TargetFailed(Exception):
@@ -192,29 +191,13 @@ class TeamsChannel(hostline.Channel):
             self.authenticator = InboundAuthenticator(cfg.app_id, profiles,
                                                       clock_skew=cfg.clock_skew)
             await self.trusted.load()
-            purger = asyncio.create_task(self._purge_expired(), name=f"teams-{self.name}-purge")
             try:
                 yield
             finally:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
                 self.authenticator = None
                 self.connector = None
                 self.tokens = None
                 self.client = None
-
-    async def _purge_expired(self) -> None:
-        """Drop expired dedupe records now and then (the store keeps them otherwise)."""
-        purge = getattr(self.host.store, "purge_expired", None)
-        if purge is None:
-            return
-        while True:
-            await asyncio.sleep(PURGE_SECONDS)
-            try:
-                await purge()
-            except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the channel
-                log.warning("teams %s: purging expired records failed: %s", self.name, exc)
 
     def _require_connector(self) -> Connector:
         if self.connector is None:

@@ -98,7 +98,7 @@ async def test_session_scopes(hostline_app: Any, fake: FakeBotAPI) -> None:
 async def test_forum_topics_are_answered_in_their_thread(
         hostline_app: Any, fake: FakeBotAPI) -> None:
     at = "@" + fake.username
-    async with hostline_app(tg_config(fake, session_scope="per_chat"),
+    async with hostline_app(tg_config(fake, session_scope="per_chat", typing_delay=0),
                             target=echo_history) as (host, client):
         # In a topic, reply_to_message is the topic's first message: not a reply to the bot.
         root = bot_message(7, GROUP, fake)

@@ -20,7 +20,7 @@ async def test_reply_identity_and_destination(hostline_app: Any, fake: FakeBotAP
         seen.append(request)
         return f"you said *{request.text}*"
 
-    async with hostline_app(tg_config(fake), target=target) as (host, client):
+    async with hostline_app(tg_config(fake, typing_delay=0), target=target) as (host, client):
         r = await client.post("/telegram/webhook", json=message("hi there", chat_id=42),
                               headers=HEADERS)
         assert r.status_code == 200

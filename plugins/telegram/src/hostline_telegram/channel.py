@@ -189,7 +189,7 @@ class TelegramChannel(hostline.Channel):
             # plus the long poll: size the pool so none waits for a connection.
             max_connections=cfg.max_connections or 2 * outbox.concurrency + 4,
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
-            pool_timeout=cfg.pool_timeout)
+            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
         try:
             try:
                 me = await self.api.call("getMe")
@@ -554,6 +554,7 @@ class TelegramChannel(hostline.Channel):
     async def _typing(self, where: Where) -> None:
         params: dict[str, Any] = {"chat_id": where.chat_id, "action": "typing",
                                   "message_thread_id": where.thread_id}
+        await asyncio.sleep(self.config.typing_delay)
         while True:
             try:
                 await self._call(where, "sendChatAction", params)

@@ -52,10 +52,14 @@ class TelegramConfig:
     set_webhook: bool = True
     #: Publish the command list with setMyCommands at start-up.
     set_commands: bool = True
+    #: Seconds a run may take before "typing..." is shown (a fast reply needs no indicator).
+    typing_delay: float = 0.5
     #: Long-poll timeout of getUpdates, seconds.
     polling_timeout: int = 30
     #: Connection pool size; default sized to the runner's concurrency.
     max_connections: int | None = None
+    #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
+    proxy: hostline.Secret | None = hostline.secret(default=None)
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     #: Seconds to wait for a free pooled connection before a retryable failure.
@@ -89,6 +93,8 @@ class TelegramConfig:
         for key in ("stream_edit_interval", "connect_timeout", "read_timeout", "pool_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key '{key}': must be positive")
+        if self.typing_delay < 0:
+            raise ValueError("key 'typing_delay': must not be negative")
         if not 0 <= self.polling_timeout <= 50:
             raise ValueError("key 'polling_timeout': must be between 0 and 50 seconds")
         if self.max_connections is not None and self.max_connections < 1:

@@ -1,7 +1,8 @@
 """A local Telegram Bot API server for tests: :class:`FakeBotAPI`.
 
-It serves the Bot API's HTTP shape on a free loopback port (Starlette on
-Hypercorn, in a background thread, so it works from sync and async tests),
+It serves the Bot API's HTTP shape on a free loopback port (a small
+HTTP/1.1 server on its own event loop in a background thread, so it works
+from sync and async tests and costs little per request),
 validates requests the way Telegram does - unknown method -> 404, wrong
 token -> 401, ``chat_id`` required, HTML parsed with Telegram's rules
 (``Bad Request: can't parse entities: ...``), 1-4096 UTF-16 code units of
@@ -31,8 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
+import logging
 import math
 import re
 import socket
@@ -42,13 +45,9 @@ from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from .format import FormattedText, HTMLParseError, parse_html, utf16_len
 
@@ -63,6 +62,10 @@ _ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_video", 
                       "upload_voice", "upload_document", "choose_sticker", "find_location",
                       "record_video_note", "upload_video_note"})
 _MAX_FILE = 20 * 1024 * 1024
+_NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and "
                  "reply markup are exactly the same as a current content and reply markup of "
                  "the message")
@@ -132,12 +135,6 @@ class _ApiError(Exception):
         self.code = code
         self.description = description
         self.parameters = parameters
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _int(value: Any, name: str, *, required: bool = False) -> int | None:
@@ -222,16 +219,15 @@ class FakeBotAPI:
         self._webhook: dict[str, Any] | None = None
         self._allowed_updates: list[str] = []
         self._poll_generation = 0
+        self._active_polls = 0
+        self._sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._changed: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._closing = False
         self._error: BaseException | None = None
-        self.app = Starlette(routes=[
-            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
-            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
-        ])
+        self._conns: set[asyncio.StreamWriter] = set()
 
     def __repr__(self) -> str:
         return f"<FakeBotAPI {self.url}>"
@@ -246,8 +242,7 @@ class FakeBotAPI:
         """Start serving in a background thread; returns when the port accepts."""
         if self._thread is not None:
             return self
-        if not self.port:
-            self.port = _free_port()
+        self._closing = False
         ready = threading.Event()
         self._thread = threading.Thread(target=self._main, args=(ready,), name="FakeBotAPI",
                                         daemon=True)
@@ -303,20 +298,97 @@ class FakeBotAPI:
             loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
-        from hypercorn.asyncio import serve
-        from hypercorn.config import Config
-
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.loglevel = "WARNING"
-        config.graceful_timeout = 1.0
-        config.keep_alive_timeout = 75
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port,
+                                            limit=1 << 20)
+        self.port = server.sockets[0].getsockname()[1]
         ready.set()
-        await serve(self.app, config, shutdown_trigger=self._stop.wait,  # type: ignore[arg-type]
-                    mode="asgi")
+        await self._stop.wait()
+        server.close()
+        for writer in list(self._conns):
+            writer.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        """One keep-alive HTTP/1.1 connection: parse, dispatch, answer, repeat."""
+        self._conns.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                    return
+                lines = head[:-4].decode("latin-1").split("\r\n")
+                parts = lines[0].split(" ")
+                if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                    await self._write(writer, 400, b"bad request", "text/plain", False)
+                    return
+                verb, target, version = parts
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    key = name.strip().lower()
+                    headers[key] = f"{headers[key]},{value.strip()}" if key in headers \
+                        else value.strip()
+                try:
+                    body = await self._body(reader, headers)
+                except (asyncio.IncompleteReadError, ValueError, OSError):
+                    return
+                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                status, payload, ctype = await self._dispatch(verb, target, headers, body)
+                await self._write(writer, status, payload, ctype, keep)
+                if not keep:
+                    return
+        except Exception:  # noqa: BLE001 - a broken test connection must not kill the fake
+            logging.getLogger("hostline.telegram.testing").exception("FakeBotAPI failed")
+        finally:
+            self._conns.discard(writer)
+            writer.close()
+
+    @staticmethod
+    async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
+                if size == 0:
+                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+        length = int(headers.get("content-length") or 0)
+        if length < 0 or length > 64 * 1024 * 1024:
+            raise ValueError("bad content-length")
+        return await reader.readexactly(length) if length else b""
+
+    @staticmethod
+    async def _write(writer: asyncio.StreamWriter, status: int, payload: bytes, ctype: str,
+                     keep: bool) -> None:
+        reason = _REASONS.get(status, "Error")
+        head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n"
+                f"content-length: {len(payload)}\r\n"
+                + ("" if keep else "connection: close\r\n") + "\r\n")
+        writer.write(head.encode("latin-1") + payload)
+        await writer.drain()
+
+    async def _dispatch(self, verb: str, target: str, headers: dict[str, str],
+                        body: bytes) -> tuple[int, bytes, str]:
+        path, _, query = target.partition("?")
+        m = re.fullmatch(r"/bot([^/]+)/([^/]+)", path)
+        if m and verb in ("GET", "POST"):
+            status, answer = await self._endpoint(unquote(m.group(1)), unquote(m.group(2)),
+                                                  query, headers.get("content-type", ""), body)
+            return status, json.dumps(answer, ensure_ascii=False).encode(), "application/json"
+        m = re.fullmatch(r"/file/bot([^/]+)/(.+)", path)
+        if m and verb == "GET":
+            found = self._download(unquote(m.group(1)), unquote(m.group(2)))
+            if found is not None:
+                return 200, found["content"], found["mime_type"]
+        return 404, json.dumps(_NOT_FOUND).encode(), "application/json"
 
     def _notify(self) -> None:
         loop = self._loop
@@ -369,6 +441,18 @@ class FakeBotAPI:
             return list(self._violations)
 
     @property
+    def sent_count(self) -> int:
+        """How many messages the bot has sent in all (cheap to poll)."""
+        with self._lock:
+            return self._sent
+
+    @property
+    def active_polls(self) -> int:
+        """getUpdates requests waiting right now (long polls in progress)."""
+        with self._lock:
+            return self._active_polls
+
+    @property
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates queued for ``getUpdates`` and not yet confirmed by an offset."""
         with self._lock:
@@ -407,6 +491,11 @@ class FakeBotAPI:
         with self._lock:
             self._rules.append(_Rule(method, None if chat_id is None else str(chat_id), times,
                                      status, desc, parameters=parameters))
+
+    def clear_failures(self) -> None:
+        """Forget every pending :meth:`fail` and :meth:`flood` injection."""
+        with self._lock:
+            self._rules.clear()
 
     def flood(self, chat_id: Any = None, *, retry_after: int = 1, times: int = 1,
               method: str | None = None) -> None:
@@ -477,11 +566,10 @@ class FakeBotAPI:
         return resp.status_code
 
     # HTTP ----------------------------------------------------------------------------
-    async def _parse(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-        params: dict[str, Any] = dict(request.query_params)
+    @staticmethod
+    def _parse(query: str, ctype: str, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
         files: dict[str, Any] = {}
-        body = await request.body()
-        ctype = request.headers.get("content-type", "")
         if not body:
             return params, files
         if ctype.startswith("application/json"):
@@ -509,28 +597,24 @@ class FakeBotAPI:
         return params, files
 
     def _reply(self, method: str, params: dict[str, Any], status: int,
-               body: dict[str, Any]) -> Response:
+               body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self._calls.append(Call(method, params, time.monotonic(), status, body))
-        return JSONResponse(body, status_code=status)
+        return status, body
 
-    async def _endpoint(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        name = request.path_params["method"]
+    async def _endpoint(self, token: str, name: str, query: str, ctype: str,
+                        raw: bytes) -> tuple[int, dict[str, Any]]:
         if token != self.token:
             if _TOKEN_SHAPE.fullmatch(token):
-                return JSONResponse({"ok": False, "error_code": 401,
-                                     "description": "Unauthorized"}, status_code=401)
-            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
-                                status_code=404)
-        handler = self._handlers().get(name.lower())
+                return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return 404, dict(_NOT_FOUND)
+        handler = self._handlers.get(name.lower())
         if handler is None:
-            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
-                                status_code=404)
+            return 404, dict(_NOT_FOUND)
         method = handler.__name__[3:]
         params: dict[str, Any] = {}
         try:
-            params, files = await self._parse(request)
+            params, files = self._parse(query, ctype, raw)
             with self._lock:
                 delay = self._delays.get(method.lower(), 0.0)
             if delay:
@@ -543,6 +627,10 @@ class FakeBotAPI:
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return self._reply(method, params, exc.code, body)
+        except Exception:  # noqa: BLE001 - a bug in the fake answers like a Telegram outage
+            logging.getLogger("hostline.telegram.testing").exception("FakeBotAPI %s", method)
+            return self._reply(method, params, 500, {"ok": False, "error_code": 500,
+                                                     "description": "Internal Server Error"})
         return self._reply(method, params, 200, {"ok": True, "result": result})
 
     def _inject(self, method: str, params: dict[str, Any]) -> None:
@@ -574,18 +662,13 @@ class FakeBotAPI:
                     raise _ApiError(429, rule.description, {"retry_after": ra})
                 raise _ApiError(rule.status, rule.description, rule.parameters)
 
-    async def _download(self, request: Request) -> Response:
-        if request.path_params["token"] != self.token:
-            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
-                                status_code=404)
-        path = request.path_params["path"]
+    def _download(self, token: str, path: str) -> dict[str, Any] | None:
+        if token != self.token:
+            return None
         with self._lock:
-            found = next((f for f in self._files.values() if f["path"] == path), None)
-        if found is None:
-            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
-                                status_code=404)
-        return Response(found["content"], media_type=found["mime_type"])
+            return next((f for f in self._files.values() if f["path"] == path), None)
 
+    @functools.cached_property
     def _handlers(self) -> dict[str, Callable[..., Any]]:
         return {h.__name__[3:].lower(): h for h in (
             self.op_getMe, self.op_setWebhook, self.op_deleteWebhook, self.op_getWebhookInfo,
@@ -689,6 +772,7 @@ class FakeBotAPI:
     def _store(self, m: SentMessage) -> None:
         with self._lock:
             self._messages.setdefault(m.chat_id, []).append(m)
+            self._sent += 1
 
     def _find(self, chat: str, message_id: int | None) -> SentMessage | None:
         with self._lock:
@@ -769,6 +853,15 @@ class FakeBotAPI:
         # A newer getUpdates terminates this one (two pollers on one token).
         self._notify()
         deadline = time.monotonic() + timeout
+        with self._lock:
+            self._active_polls += 1
+        try:
+            return await self._poll(generation, offset, limit, deadline)
+        finally:
+            with self._lock:
+                self._active_polls -= 1
+
+    async def _poll(self, generation: int, offset: int, limit: int, deadline: float) -> Any:
         while True:
             with self._lock:
                 if offset:

@@ -1,0 +1,117 @@
+"""Streaming: one message edited at a bounded rate, the final edit exact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import hostline
+
+from hostline_telegram import markdown_to_entities, render, to_html
+from hostline_telegram.testing import FakeBotAPI
+
+from .conftest import HEADERS, message, tg_config
+from .telegram_targets import stream_target, stream_text
+
+INTERVAL = 0.2
+
+
+async def post(client: Any, update: dict[str, Any]) -> None:
+    r = await client.post("/telegram/webhook", json=update, headers=HEADERS)
+    assert r.status_code == 200
+
+
+async def test_streamed_reply_edits_one_message_and_ends_exact(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+                            target=stream_target) as (host, client):
+        await post(client, message("stream please", chat_id=30))
+        await fake.until(lambda: host.queue_depth == 0 and fake.texts(30)
+                         and fake.texts(30)[0].endswith("w29"))
+        await asyncio.sleep(0.3)
+    sent = fake.messages(30)
+    assert len(sent) == 1 and len(fake.calls("sendMessage", chat_id=30)) == 1
+    m = sent[0]
+    expected = markdown_to_entities(stream_text())
+    assert m.text == expected.text
+    assert m.raw == to_html(expected)  # the final edit is the exact rendering
+    assert [e["type"] for e in m.entities] == ["bold"] * 5
+    assert len(m.edits) >= 2  # it really streamed
+    gaps = [b - a for a, b in zip(m.edit_times, m.edit_times[1:])]
+    assert all(g >= INTERVAL * 0.9 for g in gaps), gaps  # bounded edit rate per chat
+
+
+async def test_long_stream_rolls_over_into_more_messages(hostline_app: Any,
+                                                        fake: FakeBotAPI) -> None:
+    paragraph = "streamed " * 250  # 2250 characters
+
+    async def target(request: hostline.RunRequest) -> AsyncIterator[str]:
+        for i in range(4):
+            for _ in range(5):
+                yield paragraph[:450]
+                await asyncio.sleep(0.01)
+            yield f"\n\nchapter {i}\n\n"
+
+    full = "".join(paragraph[:450] * 5 + f"\n\nchapter {i}\n\n" for i in range(4))
+    async with hostline_app(tg_config(fake, stream_edit_interval=0.05),
+                            target=target) as (host, client):
+        await post(client, message("long", chat_id=31))
+        await fake.until(lambda: host.queue_depth == 0 and any(
+            "chapter 3" in t for t in fake.texts(31)))
+        await asyncio.sleep(0.2)
+    expected = [c.plain.strip() for c in render(full) if c.plain.strip()]
+    assert fake.texts(31) == expected
+    assert len(expected) >= 3
+
+
+async def test_final_edit_applies_response_hooks(hostline_app: Any, fake: FakeBotAPI) -> None:
+    class Shout:
+        __name__ = "shout"
+
+        @hostline.hookimpl
+        def hostline_response_hook(self, context: hostline.ResponseContext) -> Any:
+            return hostline.RunResult.from_text(context.result.text.upper())
+
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+                            target=stream_target, plugins=[Shout()]) as (host, client):
+        await post(client, message("x", chat_id=32))
+        await fake.until(lambda: fake.texts(32) and fake.texts(32)[0].endswith("W29"))
+    assert fake.texts(32) == [markdown_to_entities(stream_text().upper()).text]
+
+
+async def test_failed_final_edit_is_retried_durably(hostline_app: Any, fake: FakeBotAPI) -> None:
+    fake.fail("editMessageText", chat_id=33, status=500, times=50)
+
+    async def target(request: hostline.RunRequest) -> AsyncIterator[str]:
+        yield "first"
+        await asyncio.sleep(0.1)
+        yield " and last"
+
+    async with hostline_app(tg_config(fake, stream_edit_interval=0.05),
+                            target=target) as (host, client):
+        await post(client, message("x", chat_id=33))
+        await fake.until(lambda: fake.calls("editMessageText", chat_id=33))
+        fake.clear_failures()  # the durable retry can now succeed
+        await fake.until(lambda: fake.texts(33) == ["first and last"], timeout=15)
+    assert len(fake.calls("sendMessage", chat_id=33)) == 1
+
+
+async def test_stream_failure_sends_the_error_reply(hostline_app: Any, fake: FakeBotAPI) -> None:
+    async def target(request: hostline.RunRequest) -> AsyncIterator[str]:
+        yield "partial answer"
+        await asyncio.sleep(0.05)
+        raise RuntimeError("stream broke")
+
+    async with hostline_app(tg_config(fake), target=target) as (host, client):
+        await post(client, message("x", chat_id=34))
+        await fake.until(lambda: len(fake.texts(34)) >= 2)
+    assert fake.texts(34) == ["partial answer", "Sorry, something went wrong. Please try again."]
+
+
+async def test_stream_false_sends_once(hostline_app: Any, fake: FakeBotAPI) -> None:
+    async with hostline_app(tg_config(fake, stream=False), target=stream_target) as (h, client):
+        await post(client, message("x", chat_id=35))
+        await fake.until(lambda: fake.texts(35))
+    assert fake.calls("editMessageText") == []
+    assert fake.texts(35) == [markdown_to_entities(stream_text()).text]

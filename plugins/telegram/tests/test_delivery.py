@@ -7,12 +7,11 @@ import base64
 import logging
 from typing import Any
 
-import hostline
 import pytest
 from telegram import Document, PhotoSize
 
-from hostline_telegram import FileTooLarge, TelegramChannel, markdown_to_entities, render, \
-    utf16_len
+import hostline
+from hostline_telegram import FileTooLarge, TelegramChannel, markdown_to_entities, render, utf16_len
 from hostline_telegram.testing import FakeBotAPI
 
 from .conftest import HEADERS, member_update, message, tg_config
@@ -30,7 +29,7 @@ async def test_long_reply_is_split_on_boundaries(hostline_app: Any, fake: FakeBo
     async def target(request: hostline.RunRequest) -> str:
         return text
 
-    async with hostline_app(tg_config(fake), target=target) as (host, client):
+    async with hostline_app(tg_config(fake), target=target) as (_host, client):
         await post(client, message("long please", chat_id=10))
         await fake.until(lambda: len(fake.texts(10)) >= 3)
         await asyncio.sleep(0.3)
@@ -48,7 +47,7 @@ async def test_entity_parse_failure_falls_back_to_plain_text(
     async def target(request: hostline.RunRequest) -> str:
         return "<b>never closed and <blink>"
 
-    async with hostline_app(tg_config(fake, parse_mode="html"), target=target) as (h, client):
+    async with hostline_app(tg_config(fake, parse_mode="html"), target=target) as (_h, client):
         await post(client, message("x", chat_id=11))
         await fake.until(lambda: fake.texts(11))
     calls = fake.calls("sendMessage", chat_id=11)
@@ -62,7 +61,7 @@ async def test_html_mode_passes_valid_html(hostline_app: Any, fake: FakeBotAPI) 
     async def target(request: hostline.RunRequest) -> str:
         return "<b>bold</b> &amp; <a href='https://e.com'>link</a>"
 
-    async with hostline_app(tg_config(fake, parse_mode="html"), target=target) as (h, client):
+    async with hostline_app(tg_config(fake, parse_mode="html"), target=target) as (_h, client):
         await post(client, message("x", chat_id=12))
         await fake.until(lambda: fake.texts(12))
     m = fake.messages(12)[0]
@@ -72,7 +71,7 @@ async def test_html_mode_passes_valid_html(hostline_app: Any, fake: FakeBotAPI) 
 
 async def test_429_retry_after_is_honoured(hostline_app: Any, fake: FakeBotAPI) -> None:
     fake.flood(13, retry_after=1, method="sendMessage")
-    async with hostline_app(tg_config(fake)) as (host, client):
+    async with hostline_app(tg_config(fake)) as (_host, client):
         await post(client, message("first", chat_id=13))
         await post(client, message("second", chat_id=13))
         await fake.until(lambda: len(fake.texts(13)) >= 2, timeout=15)
@@ -98,7 +97,7 @@ async def test_a_500_on_the_first_send_does_not_wedge_the_chat(
 async def test_a_5xx_that_persists_retries_then_delivers(hostline_app: Any,
                                                         fake: FakeBotAPI) -> None:
     fake.fail("sendMessage", chat_id=15, status=502, times=3)
-    async with hostline_app(tg_config(fake)) as (host, client):
+    async with hostline_app(tg_config(fake)) as (_host, client):
         await post(client, message("eventually", chat_id=15))
         await fake.until(lambda: fake.texts(15), timeout=15)
     assert fake.texts(15) == ["eventually"]
@@ -136,7 +135,7 @@ async def test_unblock_via_my_chat_member_makes_push_work_again(
 
 
 async def test_push_to_a_chat_and_a_topic(hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake)) as (host, client):
+    async with hostline_app(tg_config(fake)) as (host, _client):
         await host.push("**hello** from the agent", to=hostline.Destination("telegram", "18"))
         await host.push("topic news", to=hostline.Destination(
             "telegram", "-10018", is_group=True, reference={"message_thread_id": 4}))
@@ -196,7 +195,7 @@ async def test_media_out_uses_send_photo_and_send_document(
             hostline.FilePart(file_id=known),
         ]),))
 
-    async with hostline_app(tg_config(fake), target=target) as (host, client):
+    async with hostline_app(tg_config(fake), target=target) as (_host, client):
         await post(client, message("files please", chat_id=20))
         await fake.until(lambda: len(fake.messages(20)) >= 4)
     kinds = [(m.kind, (m.file or {}).get("file_name")) for m in fake.messages(20)]
@@ -215,7 +214,7 @@ async def test_target_failure_sends_the_error_reply_once(hostline_app: Any,
         calls += 1
         raise RuntimeError("model exploded")
 
-    async with hostline_app(tg_config(fake), target=target) as (host, client):
+    async with hostline_app(tg_config(fake), target=target) as (_host, client):
         await post(client, message("boom", chat_id=21))
         await fake.until(lambda: fake.texts(21))
         await asyncio.sleep(0.3)
@@ -228,7 +227,7 @@ async def test_group_upgraded_to_supergroup_is_followed(hostline_app: Any,
     fake.fail("sendMessage", chat_id=-22, status=400,
               description="Bad Request: group chat was upgraded to a supergroup chat",
               parameters={"migrate_to_chat_id": -10022})
-    async with hostline_app(tg_config(fake, group_mode="all")) as (host, client):
+    async with hostline_app(tg_config(fake, group_mode="all")) as (_host, client):
         await post(client, message("hi", chat_id=-22, kind="group"))
         await fake.until(lambda: fake.texts(-10022))
     assert fake.texts(-10022) == ["hi"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import hostline
 from telegram import MessageEntity
 
+import hostline
 from hostline_telegram.testing import FakeBotAPI
 
 from .conftest import HEADERS, bot_message, message, tg_config, user
@@ -41,7 +41,7 @@ async def test_mention_only_answers_mentions_replies_and_commands(
         message("/unknown without a mention", **g),
         message(f"@{fake.username}_fan is someone else", **g),
     ]
-    async with hostline_app(tg_config(fake), target=echo_history) as (host, client):
+    async with hostline_app(tg_config(fake), target=echo_history) as (_host, client):
         await post_all(client, updates)
         await fake.until(lambda: len(fake.texts(GROUP)) >= 5)
         await asyncio.sleep(0.4)
@@ -66,7 +66,7 @@ def message_obj_from_user() -> Any:
 
 
 async def test_group_mode_all_answers_everything(hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake, group_mode="all")) as (host, client):
+    async with hostline_app(tg_config(fake, group_mode="all")) as (_host, client):
         await post_all(client, [message("one", chat_id=GROUP, kind="group"),
                                 message("two", chat_id=GROUP, kind="group")])
         await fake.until(lambda: len(fake.texts(GROUP)) >= 2)
@@ -82,7 +82,7 @@ async def test_session_scopes(hostline_app: Any, fake: FakeBotAPI) -> None:
     results = {}
     for scope, gid in (("per_chat", -11), ("per_user_per_chat", -12), ("per_user", -13)):
         async with hostline_app(tg_config(fake, group_mode="all", session_scope=scope),
-                                target=echo_history) as (host, client):
+                                target=echo_history) as (_host, client):
             if scope == "per_user":
                 # user 1 talked to the bot privately first: per_user shares that history
                 await post_all(client, [message("private", chat_id=1)])
@@ -99,7 +99,7 @@ async def test_forum_topics_are_answered_in_their_thread(
         hostline_app: Any, fake: FakeBotAPI) -> None:
     at = "@" + fake.username
     async with hostline_app(tg_config(fake, session_scope="per_chat", typing_delay=0),
-                            target=echo_history) as (host, client):
+                            target=echo_history) as (_host, client):
         # In a topic, reply_to_message is the topic's first message: not a reply to the bot.
         root = bot_message(7, GROUP, fake)
         await post_all(client, [
@@ -125,7 +125,7 @@ async def test_messages_from_bots_and_channels_are_ignored(
     from telegram import User
 
     other_bot = User(555, "Other", True, username="other_bot")
-    async with hostline_app(tg_config(fake, group_mode="all")) as (host, client):
+    async with hostline_app(tg_config(fake, group_mode="all")) as (_host, client):
         await post_all(client, [message("beep", chat_id=GROUP, kind="group",
                                         from_user=other_bot),
                                 message("ok", chat_id=GROUP, kind="group")])

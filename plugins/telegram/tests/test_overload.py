@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import hostline
-
 from hostline_telegram import TelegramChannel, Where
 from hostline_telegram.testing import FakeBotAPI
 
@@ -51,7 +50,7 @@ async def test_a_busy_chat_does_not_starve_a_new_one(hostline_app: Any, fake: Fa
         return request.text
 
     config = tg_config(fake, outbox={"concurrency": concurrency})
-    async with hostline_app(config, target=target) as (host, client):
+    async with hostline_app(config, target=target) as (_host, client):
         await post_many(client, [message(f"b{i}", chat_id=busy) for i in range(100)])
         before = len(fake.texts(busy))
         await post_many(client, [message("hello", chat_id=fresh)])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import hostline
 import httpx
-from hostline.testing import make_host, run_host
 
+import hostline
+from hostline.testing import make_host, run_host
 from hostline_telegram.testing import FakeBotAPI
 
 from .conftest import message, tg_config
@@ -24,7 +24,7 @@ async def history_echo(request: hostline.RunRequest) -> str:
 
 async def test_polling_end_to_end(hostline_app: Any, fake: FakeBotAPI) -> None:
     httpx.post(f"{fake.url}/bot{fake.token}/setWebhook", json={"url": "https://old.example/x"})
-    async with hostline_app(polling(fake), target=history_echo) as (host, client):
+    async with hostline_app(polling(fake), target=history_echo) as (_host, client):
         fake.queue_update(message("one", chat_id=40))
         fake.queue_update(message("two", chat_id=40))
         fake.queue_update(message("elsewhere", chat_id=41))
@@ -56,7 +56,7 @@ async def test_offset_and_history_survive_a_restart(tmp_path: Any, fake: FakeBot
 async def test_get_updates_errors_back_off_and_recover(hostline_app: Any,
                                                       fake: FakeBotAPI) -> None:
     fake.fail("getUpdates", status=502, times=2)
-    async with hostline_app(polling(fake)) as (host, client):
+    async with hostline_app(polling(fake)) as (_host, _client):
         fake.queue_update(message("after errors", chat_id=43))
         await fake.until(lambda: fake.texts(43), timeout=15)
     statuses = [c.status for c in fake.calls("getUpdates")]

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from hostline.testing import ServerProcess
-
 from hostline_telegram import markdown_to_entities, to_html
 from hostline_telegram.testing import FakeBotAPI
 

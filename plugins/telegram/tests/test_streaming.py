@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import hostline
-
 from hostline_telegram import markdown_to_entities, render, to_html
 from hostline_telegram.testing import FakeBotAPI
 
@@ -74,7 +73,7 @@ async def test_final_edit_applies_response_hooks(hostline_app: Any, fake: FakeBo
             return hostline.RunResult.from_text(context.result.text.upper())
 
     async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
-                            target=stream_target, plugins=[Shout()]) as (host, client):
+                            target=stream_target, plugins=[Shout()]) as (_host, client):
         await post(client, message("x", chat_id=32))
         await fake.until(lambda: fake.texts(32) and fake.texts(32)[0].endswith("W29"))
     assert fake.texts(32) == [markdown_to_entities(stream_text().upper()).text]
@@ -89,7 +88,7 @@ async def test_failed_final_edit_is_retried_durably(hostline_app: Any, fake: Fak
         yield " and last"
 
     async with hostline_app(tg_config(fake, stream_edit_interval=0.05),
-                            target=target) as (host, client):
+                            target=target) as (_host, client):
         await post(client, message("x", chat_id=33))
         await fake.until(lambda: fake.calls("editMessageText", chat_id=33))
         fake.clear_failures()  # the durable retry can now succeed
@@ -103,14 +102,14 @@ async def test_stream_failure_sends_the_error_reply(hostline_app: Any, fake: Fak
         await asyncio.sleep(0.05)
         raise RuntimeError("stream broke")
 
-    async with hostline_app(tg_config(fake), target=target) as (host, client):
+    async with hostline_app(tg_config(fake), target=target) as (_host, client):
         await post(client, message("x", chat_id=34))
         await fake.until(lambda: len(fake.texts(34)) >= 2)
     assert fake.texts(34) == ["partial answer", "Sorry, something went wrong. Please try again."]
 
 
 async def test_stream_false_sends_once(hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake, stream=False), target=stream_target) as (h, client):
+    async with hostline_app(tg_config(fake, stream=False), target=stream_target) as (_h, client):
         await post(client, message("x", chat_id=35))
         await fake.until(lambda: fake.texts(35))
     assert fake.calls("editMessageText") == []

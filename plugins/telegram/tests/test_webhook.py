@@ -7,7 +7,6 @@ from typing import Any
 
 import hostline
 from hostline.testing import make_host, run_host
-
 from hostline_telegram.testing import FakeBotAPI
 
 from .conftest import HEADERS, message, tg_config
@@ -20,7 +19,7 @@ async def test_reply_identity_and_destination(hostline_app: Any, fake: FakeBotAP
         seen.append(request)
         return f"you said *{request.text}*"
 
-    async with hostline_app(tg_config(fake, typing_delay=0), target=target) as (host, client):
+    async with hostline_app(tg_config(fake, typing_delay=0), target=target) as (_host, client):
         r = await client.post("/telegram/webhook", json=message("hi there", chat_id=42),
                               headers=HEADERS)
         assert r.status_code == 200
@@ -50,7 +49,7 @@ async def test_wrong_or_missing_secret_is_401_and_nothing_is_sent(
 
 
 async def test_bad_bodies_get_4xx(hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake)) as (host, client):
+    async with hostline_app(tg_config(fake)) as (_host, client):
         r = await client.post("/telegram/webhook", content=b"{not json", headers=HEADERS)
         assert r.status_code == 400
         r = await client.post("/telegram/webhook", json={"message": {}}, headers=HEADERS)
@@ -63,7 +62,7 @@ async def test_bad_bodies_get_4xx(hostline_app: Any, fake: FakeBotAPI) -> None:
 
 async def test_duplicate_update_gets_one_reply(hostline_app: Any, fake: FakeBotAPI) -> None:
     update = message("once", chat_id=50)
-    async with hostline_app(tg_config(fake)) as (host, client):
+    async with hostline_app(tg_config(fake)) as (_host, client):
         for _ in range(3):  # while queued
             assert (await client.post("/telegram/webhook", json=update,
                                       headers=HEADERS)).status_code == 200
@@ -82,10 +81,10 @@ async def test_restart_keeps_history_and_dedupe(tmp_path: Any, fake: FakeBotAPI)
 
     config = tg_config(fake)
     first = message("one", chat_id=60)
-    async with run_host(make_host(tmp_path, config, target=target)) as (host, client):
+    async with run_host(make_host(tmp_path, config, target=target)) as (_, client):
         await client.post("/telegram/webhook", json=first, headers=HEADERS)
         await fake.until(lambda: fake.texts(60))
-    async with run_host(make_host(tmp_path, config, target=target)) as (host, client):
+    async with run_host(make_host(tmp_path, config, target=target)) as (_host, client):
         await client.post("/telegram/webhook", json=first, headers=HEADERS)  # redelivery
         await client.post("/telegram/webhook", json=message("two", chat_id=60), headers=HEADERS)
         await fake.until(lambda: len(fake.texts(60)) >= 2)
@@ -104,7 +103,7 @@ async def test_commands_new_help_and_plugin_commands(hostline_app: Any, fake: Fa
     async def target(request: hostline.RunRequest) -> str:
         return f"history={len(request.history)}"
 
-    async with hostline_app(tg_config(fake), target=target, plugins=[Plugin()]) as (h, client):
+    async with hostline_app(tg_config(fake), target=target, plugins=[Plugin()]) as (_h, client):
         assert {"command": "ping", "description": "Answer pong"} in fake.commands
         assert {c["command"] for c in fake.commands} >= {"start", "help", "new"}
         for text in ("a", "b", "/ping x", "/new", "c", "/help", "/start"):
@@ -158,7 +157,7 @@ async def test_overloaded_host_answers_429_with_retry_after(
 
 async def test_reject_sends_the_denied_reply(hostline_app: Any, fake: FakeBotAPI) -> None:
     config = tg_config(fake) + '[channels.telegram.allow]\nnative_ids = ["1"]\n'
-    async with hostline_app(config) as (host, client):
+    async with hostline_app(config) as (_host, client):
         await client.post("/telegram/webhook", json=message("let me in", chat_id=99),
                           headers=HEADERS)
         await fake.until(lambda: fake.texts(99))

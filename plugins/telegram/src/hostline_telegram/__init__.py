@@ -6,12 +6,22 @@ Enable it with a ``[channels.telegram]`` table (see the README). For tests,
 
 from __future__ import annotations
 
-from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, \
-    TelegramRetryableError
+from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .channel import TelegramChannel, Where
 from .config import TelegramConfig
-from .format import Chunk, Entity, FormattedText, HTMLParseError, escape_html, \
-    markdown_to_entities, parse_html, render, split_text, to_html, utf16_len
+from .format import (
+    Chunk,
+    Entity,
+    FormattedText,
+    HTMLParseError,
+    escape_html,
+    markdown_to_entities,
+    parse_html,
+    render,
+    split_text,
+    to_html,
+    utf16_len,
+)
 
 __version__ = "0.1.0"
 

@@ -78,9 +78,11 @@ class TelegramPermanentError(TelegramError, hostline.PermanentDeliveryError):
 
 
 def _error(method: str, status: int, body: Mapping[str, Any]) -> TelegramError:
-    code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
+    raw_code = body.get("error_code")
+    code = raw_code if isinstance(raw_code, int) else status
     description = str(body.get("description") or f"HTTP {status}")
-    params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    raw_params = body.get("parameters")
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     retry_after = params.get("retry_after")
     migrate = params.get("migrate_to_chat_id")
     kwargs: dict[str, Any] = {
@@ -136,8 +138,9 @@ class _PoolTransport(httpx.AsyncBaseTransport):
         ssl_context = httpx.create_ssl_context()  # one for all pools: loading CAs is slow
         self._sizes = [max_connections // n + (1 if i < max_connections % n else 0)
                        for i in range(n)]
-        self._pools = [httpx.AsyncHTTPTransport(verify=ssl_context, proxy=proxy, limits=httpx.Limits(
-            max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0))
+        self._pools = [httpx.AsyncHTTPTransport(
+            verify=ssl_context, proxy=proxy, limits=httpx.Limits(
+                max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0))
             for size in self._sizes]
         self._load = [0] * n
         self._real: dict[bytes, httpx.URL] = {}  # placeholder path -> real URL (methods)

@@ -44,8 +44,7 @@ from hostline import (
     TextPart,
 )
 
-from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, \
-    TelegramRetryableError
+from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .config import TelegramConfig
 from .format import render
 
@@ -270,7 +269,7 @@ class TelegramChannel(hostline.Channel):
                                                 "update_id", code="invalid_update")
         try:
             await self.enqueue_update(update)
-        except Exception:  # noqa: BLE001 - not persisted: make Telegram retry
+        except Exception:
             log.exception("telegram channel %r: could not persist update %s", self.name,
                           update_id)
             return hostline.error_response(503, "could not persist the update",
@@ -454,13 +453,13 @@ class TelegramChannel(hostline.Channel):
                 await self._stream(turn, where, key)
                 return
             try:
-                reply = await turn.run()
-            except Exception:  # noqa: BLE001 - the target's failure must not retry the update
+                result = await turn.run()
+            except Exception:
                 log.exception("telegram channel %r: target failed on update %s", self.name,
                               update_id)
                 items = self._plain_items(self.config.error_reply)
             else:
-                items = self._items(reply) if reply is not None else []
+                items = self._items(result) if result is not None else []
         finally:
             typing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -732,7 +731,7 @@ class TelegramChannel(hostline.Channel):
                 text += update.delta
                 if not ids or time.monotonic() - last_edit >= interval:
                     where, last_edit = await self._show(where, text, ids, shown, last_edit)
-        except Exception:  # noqa: BLE001 - a failing target must not retry the update
+        except Exception:
             log.exception("telegram channel %r: target failed while streaming", self.name)
             failed = True
         if failed:

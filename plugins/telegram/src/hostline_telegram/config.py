@@ -27,11 +27,11 @@ class TelegramConfig:
     """Keys of a Telegram channel table (see the README for each one)."""
 
     #: The bot token from @BotFather (a secret: never logged).
-    token: hostline.Secret = hostline.secret()
+    token: hostline.Secret = hostline.secret()  # noqa: RUF009 - an attrs field
     #: ``webhook`` (Telegram POSTs to ``/<instance>/webhook``) or ``polling``.
     mode: Literal["webhook", "polling"] = "webhook"
     #: Sent by Telegram in ``X-Telegram-Bot-Api-Secret-Token``; required in webhook mode.
-    secret_token: hostline.Secret | None = hostline.secret(default=None)
+    secret_token: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009
     #: Bot API server (a local ``telegram-bot-api`` server or a test fake).
     api_base: str = "https://api.telegram.org"
     #: In groups: answer only when mentioned, replied to or commanded, or answer everything.
@@ -59,7 +59,7 @@ class TelegramConfig:
     #: Connection pool size; default sized to the runner's concurrency.
     max_connections: int | None = None
     #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
-    proxy: hostline.Secret | None = hostline.secret(default=None)
+    proxy: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     #: Seconds to wait for a free pooled connection before a retryable failure.

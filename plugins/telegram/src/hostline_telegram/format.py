@@ -247,12 +247,12 @@ def parse_html(html: str) -> FormattedText:
             name = html[i + 2:close].strip().lower()
             if not stack:
                 raise HTMLParseError(f"Unexpected end tag at byte offset {offset(start)}")
-            tag, etype, at, extra = stack.pop()
+            tag, open_type, at, open_extra = stack.pop()
             if name != tag:
                 raise HTMLParseError(f'Unmatched end tag at byte offset {offset(start)}, '
                                      f'expected "</{tag}>", found "</{name}>"')
             if at < pos:
-                ents.append(Entity(etype, at, pos, extra, len(stack)))
+                ents.append(Entity(open_type, at, pos, open_extra, len(stack)))
             i = close + 1
             continue
         j = i + 1

@@ -342,7 +342,7 @@ class FakeBotAPI:
                 await self._write(writer, status, payload, ctype, keep)
                 if not keep:
                     return
-        except Exception:  # noqa: BLE001 - a broken test connection must not kill the fake
+        except Exception:
             logging.getLogger("hostline.telegram.testing").exception("FakeBotAPI failed")
         finally:
             self._conns.discard(writer)
@@ -351,7 +351,7 @@ class FakeBotAPI:
     @staticmethod
     async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
                 if size == 0:
@@ -587,7 +587,8 @@ class FakeBotAPI:
                 b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
             for part in msg.iter_parts():
                 name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True) or b""
+                raw = part.get_payload(decode=True)
+                payload = raw if isinstance(raw, bytes) else b""
                 filename = part.get_filename()
                 if filename is not None:
                     files[str(name)] = {"name": filename, "content": payload,
@@ -627,7 +628,7 @@ class FakeBotAPI:
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return self._reply(method, params, exc.code, body)
-        except Exception:  # noqa: BLE001 - a bug in the fake answers like a Telegram outage
+        except Exception:
             logging.getLogger("hostline.telegram.testing").exception("FakeBotAPI %s", method)
             return self._reply(method, params, 500, {"ok": False, "error_code": 500,
                                                      "description": "Internal Server Error"})

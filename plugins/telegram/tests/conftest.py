@@ -44,16 +44,21 @@ def tg_config(fake: FakeBotAPI, *, host: dict[str, Any] | None = None,
               outbox: dict[str, Any] | None = None, name: str = "telegram",
               **channel: Any) -> str:
     """A hostline.toml with one Telegram channel pointed at ``fake``."""
-    opts: dict[str, Any] = {"token": fake.token, "secret_token": SECRET, "api_base": fake.url,
-                            "stream_edit_interval": 0.2}
-    opts.update(channel)
     lines = ["[host]", "shutdown_grace = 2"]
     lines += [f"{k} = {toml_value(v)}" for k, v in (host or {}).items()]
     lines += ["", "[host.outbox]"]
     box = {"poll_interval": 0.05, "backoff_initial": 0.1, "backoff_max": 1.0}
     box.update(outbox or {})
     lines += [f"{k} = {toml_value(v)}" for k, v in box.items()]
-    lines += ["", f"[channels.{name}]"]
+    return "\n".join(lines) + "\n\n" + channel_table(fake, name, **channel)
+
+
+def channel_table(fake: FakeBotAPI, name: str = "telegram", **channel: Any) -> str:
+    """One ``[channels.<name>]`` table for a Telegram bot served by ``fake``."""
+    opts: dict[str, Any] = {"token": fake.token, "secret_token": SECRET, "api_base": fake.url,
+                            "stream_edit_interval": 0.2}
+    opts.update(channel)
+    lines = [f"[channels.{name}]"]
     if name != "telegram":
         lines.append('plugin = "telegram"')
     lines += [f"{k} = {toml_value(v)}" for k, v in opts.items() if v is not None]

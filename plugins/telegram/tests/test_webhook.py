@@ -9,7 +9,7 @@ import hostline
 from hostline.testing import make_host, run_host
 from hostline_telegram.testing import FakeBotAPI
 
-from .conftest import HEADERS, message, tg_config
+from .conftest import HEADERS, channel_table, message, tg_config
 
 
 async def test_reply_identity_and_destination(hostline_app: Any, fake: FakeBotAPI) -> None:
@@ -180,3 +180,21 @@ async def test_config_errors_are_clear_and_never_echo_secrets(tmp_path: Any,
     host = make_host(tmp_path / "d", tg_config(fake, mode="polling", secret_token=None))
     assert "polling" in repr(host.channels["telegram"].config)
     assert fake.token not in repr(host.channels["telegram"].config)
+
+
+async def test_two_bots_in_one_host(tmp_path: Any) -> None:
+    async with FakeBotAPI("111:first-bot-token-aaaaaaaaaaaaaaaa", username="first_bot") as one, \
+            FakeBotAPI("222:second-bot-token-bbbbbbbbbbbbbbb", username="second_bot") as two:
+        config = tg_config(one) + "\n" + channel_table(two, "support")
+        async with run_host(make_host(tmp_path, config)) as (host, client):
+            assert set(host.channels) == {"telegram", "support"}
+            await client.post("/telegram/webhook", json=message("to one", chat_id=5),
+                              headers=HEADERS)
+            await client.post("/support/webhook", json=message("to two", chat_id=5),
+                              headers=HEADERS)
+            await one.until(lambda: one.texts(5))
+            await two.until(lambda: two.texts(5))
+            await host.push("pushed", to=hostline.Destination("support", "6"))
+            await two.until(lambda: two.texts(6))
+    assert one.texts(5) == ["to one"] and two.texts(5) == ["to two"]
+    assert one.texts(6) == []

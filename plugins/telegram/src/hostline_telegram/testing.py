@@ -339,7 +339,10 @@ class FakeBotAPI:
                     return
                 keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
                 status, payload, ctype = await self._dispatch(verb, target, headers, body)
-                await self._write(writer, status, payload, ctype, keep)
+                try:
+                    await self._write(writer, status, payload, ctype, keep)
+                except OSError:
+                    return  # the client went away (a cancelled long poll)
                 if not keep:
                     return
         except Exception:
@@ -550,20 +553,36 @@ class FakeBotAPI:
             self._updates.sort(key=lambda u: u["update_id"])
         self._notify()
 
-    def deliver(self, update: dict[str, Any], *, secret_token: str | None = None,
-                timeout: float = 10.0) -> int:
-        """POST ``update`` to the registered webhook as Telegram would; the status code."""
-        import httpx
-
+    def _webhook_request(self, update: dict[str, Any], secret_token: str | None
+                         ) -> tuple[str, bytes, dict[str, str]]:
         hook = self.webhook
         if not hook:
             raise RuntimeError("no webhook is registered (setWebhook was not called)")
         secret = secret_token if secret_token is not None else hook.get("secret_token")
-        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-        body = json.dumps(update)
-        resp = httpx.post(hook["url"], content=body, timeout=timeout,
-                          headers={"content-type": "application/json", **headers})
-        return resp.status_code
+        headers = {"content-type": "application/json"}
+        if secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        return hook["url"], json.dumps(update).encode(), headers
+
+    def deliver(self, update: dict[str, Any], *, secret_token: str | None = None,
+                timeout: float = 10.0) -> int:
+        """POST ``update`` to the registered webhook as Telegram would; the status code.
+
+        Blocking: use it against a server process; in async tests use :meth:`adeliver`.
+        """
+        import httpx
+
+        url, body, headers = self._webhook_request(update, secret_token)
+        return httpx.post(url, content=body, headers=headers, timeout=timeout).status_code
+
+    async def adeliver(self, update: dict[str, Any], *, secret_token: str | None = None,
+                       timeout: float = 10.0) -> int:
+        """:meth:`deliver` for async tests."""
+        import httpx
+
+        url, body, headers = self._webhook_request(update, secret_token)
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return (await client.post(url, content=body, headers=headers)).status_code
 
     # HTTP ----------------------------------------------------------------------------
     @staticmethod

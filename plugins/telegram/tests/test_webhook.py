@@ -198,3 +198,27 @@ async def test_two_bots_in_one_host(tmp_path: Any) -> None:
             await two.until(lambda: two.texts(6))
     assert one.texts(5) == ["to one"] and two.texts(5) == ["to two"]
     assert one.texts(6) == []
+
+
+async def test_update_interrupted_by_shutdown_is_answered_after_restart(
+        tmp_path: Any, fake: FakeBotAPI) -> None:
+    started = asyncio.Event()
+
+    async def slow(request: hostline.RunRequest) -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "too late"
+
+    async def fast(request: hostline.RunRequest) -> str:
+        return f"answered: {request.text}"
+
+    config = tg_config(fake).replace("shutdown_grace = 2", "shutdown_grace = 0.2")
+    async with run_host(make_host(tmp_path, config, target=slow)) as (_, client):
+        await client.post("/telegram/webhook", json=message("hello", chat_id=61),
+                          headers=HEADERS)
+        await asyncio.wait_for(started.wait(), 5)
+    # The run was cancelled and its lease given back: the next start resumes it,
+    # and the dedupe record of the interrupted attempt does not hide it.
+    async with run_host(make_host(tmp_path, config, target=fast)):
+        await fake.until(lambda: fake.texts(61))
+    assert fake.texts(61) == ["answered: hello"]

@@ -343,10 +343,10 @@ class TelegramChannel(hostline.Channel):
         key = f"{self.name}:{update_id}"
         if await store.kv_add(SEEN_NS, key, {"task": task.id}, ttl=self.config.dedupe_ttl):
             return True
-        if task.attempts > 1:
-            seen = await store.kv_get(SEEN_NS, key)
-            return isinstance(seen, dict) and seen.get("task") == task.id
-        return False
+        # Seen before: by this very task (interrupted, then resumed or retried) or
+        # by an earlier delivery of the same update (a duplicate).
+        seen = await store.kv_get(SEEN_NS, key)
+        return isinstance(seen, dict) and seen.get("task") == task.id
 
     async def _on_member(self, member: dict[str, Any]) -> None:
         chat = (member.get("chat") or {}).get("id")

@@ -37,7 +37,7 @@ async def test_streamed_reply_edits_one_message_and_ends_exact(
     assert m.raw == to_html(expected)  # the final edit is the exact rendering
     assert [e["type"] for e in m.entities] == ["bold"] * 5
     assert len(m.edits) >= 2  # it really streamed
-    gaps = [b - a for a, b in zip(m.edit_times, m.edit_times[1:])]
+    gaps = [b - a for a, b in zip([m.sent_at, *m.edit_times], m.edit_times)]
     assert all(g >= INTERVAL * 0.9 for g in gaps), gaps  # bounded edit rate per chat
 
 
@@ -114,3 +114,20 @@ async def test_stream_false_sends_once(hostline_app: Any, fake: FakeBotAPI) -> N
         await fake.until(lambda: fake.texts(35))
     assert fake.calls("editMessageText") == []
     assert fake.texts(35) == [markdown_to_entities(stream_text()).text]
+
+
+async def test_a_failed_first_send_while_streaming_does_not_lose_the_reply(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    fake.fail("sendMessage", chat_id=36, status=500, times=2)
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+                            target=stream_target) as (host, client):
+        await post(client, message("x", chat_id=36))
+        await fake.until(lambda: host.queue_depth == 0 and fake.texts(36)
+                         and fake.texts(36)[0].endswith("w29"), timeout=15)
+        await post(client, message("next", chat_id=36))
+        await fake.until(lambda: len(fake.texts(36)) == 2 and fake.texts(36)[1].endswith("w29"))
+    expected = markdown_to_entities(stream_text()).text
+    assert fake.texts(36) == [expected, expected]
+    sends = fake.calls("sendMessage", chat_id=36)
+    assert [c.status for c in sends[:2]] == [500, 500]
+    assert sends[1].at - sends[0].at >= INTERVAL * 0.9  # not retried on every delta

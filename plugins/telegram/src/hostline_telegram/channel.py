@@ -729,7 +729,7 @@ class TelegramChannel(hostline.Channel):
                 if not update.delta:
                     continue
                 text += update.delta
-                if not ids or time.monotonic() - last_edit >= interval:
+                if time.monotonic() - last_edit >= interval:
                     where, last_edit = await self._show(where, text, ids, shown, last_edit)
         except Exception:
             log.exception("telegram channel %r: target failed while streaming", self.name)
@@ -768,8 +768,6 @@ class TelegramChannel(hostline.Channel):
             if i < len(ids):
                 if shown[i] == payload or edited:
                     continue
-                if time.monotonic() - last_edit < self.config.stream_edit_interval:
-                    continue
                 edited = True
                 last_edit = time.monotonic()
                 try:
@@ -778,6 +776,9 @@ class TelegramChannel(hostline.Channel):
                 except TelegramError as exc:
                     log.debug("telegram channel %r: streaming edit failed: %s", self.name, exc)
                 continue
+            # A send opens the interval too: no edit right on its heels, and a
+            # failing send is not retried on every delta.
+            last_edit = time.monotonic()
             try:
                 mid = await self._send_text(where, item)
             except TelegramError as exc:

@@ -98,8 +98,12 @@ async def test_session_scopes(hostline_app: Any, fake: FakeBotAPI) -> None:
 async def test_forum_topics_are_answered_in_their_thread(
         hostline_app: Any, fake: FakeBotAPI) -> None:
     at = "@" + fake.username
-    async with hostline_app(tg_config(fake, session_scope="per_chat", typing_delay=0),
-                            target=echo_history) as (_host, client):
+    async def slow_echo(request: hostline.RunRequest) -> str:
+        await asyncio.sleep(0.2)  # long enough for "typing..."
+        return await echo_history(request)
+
+    async with hostline_app(tg_config(fake, session_scope="per_chat", typing_delay=0.05),
+                            target=slow_echo) as (_host, client):
         # In a topic, reply_to_message is the topic's first message: not a reply to the bot.
         root = bot_message(7, GROUP, fake)
         await post_all(client, [

@@ -17,6 +17,7 @@ async def test_reply_identity_and_destination(hostline_app: Any, fake: FakeBotAP
 
     async def target(request: hostline.RunRequest) -> str:
         seen.append(request)
+        await asyncio.sleep(0.3)  # long enough for "typing..."
         return f"you said *{request.text}*"
 
     async with hostline_app(tg_config(fake, typing_delay=0), target=target) as (_host, client):

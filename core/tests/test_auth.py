@@ -205,3 +205,19 @@ async def test_private_content_never_goes_to_a_group(tmp_path: Path) -> None:
             ("b:2", "not allowed: private content to a group")]
         res = await resolve(host, ResponseTarget.channel("zzz"), Identity("a", "1"), origin)
         assert [s.reason for s in res.skipped] == ["not linked"]
+
+
+async def test_commands_need_authorization_unless_public(tmp_path: Path) -> None:
+    cfg = ('[channels.t]\nplugin = "sinkchannel:SinkChannel"\ndenied_reply = "Private bot."\n'
+           '[channels.t.allow]\nnative_ids = ["alice"]\n')
+    async with run_host(make_host(tmp_path, cfg)) as (host, _):
+        mallory = Identity("t", "mallory")
+        assert await host.dispatch_command("/new", channel="t", scope="m",
+                                           identity=mallory) == "Private bot."
+        assert (await host.dispatch_command("/help", channel="t", scope="m",
+                                            identity=mallory) or "").startswith("Commands:")
+        assert "/link" in (await host.dispatch_command("/link", channel="t", scope="m",
+                                                       identity=mallory) or "")
+        assert await host.dispatch_command("/new", channel="t", scope="a",
+                                           identity=Identity("t", "alice")) == (
+            "Started a new conversation.")

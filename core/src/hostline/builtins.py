@@ -63,11 +63,11 @@ def hostline_commands(host: Host) -> list[Any]:
     from .host import Command
 
     return [
-        Command("start", "Say hello", _start),
-        Command("help", "List the commands", _help),
+        Command("start", "Say hello", _start, public=True),
+        Command("help", "List the commands", _help, public=True),
         Command("new", "Start a new conversation", _new),
-        Command("link", "Link this account with another channel", _link),
-        Command("unlink", "Unlink this account", _unlink),
+        Command("link", "Link this account with another channel", _link, public=True),
+        Command("unlink", "Unlink this account", _unlink, public=True),
     ]
 
 

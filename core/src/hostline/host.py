@@ -67,6 +67,9 @@ log = logging.getLogger("hostline")
 
 __all__ = ["Command", "CommandContext", "Host", "StartupError", "Turn"]
 
+_LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link there, then "
+                "send /link CODE here with the code you got.")
+
 EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
                  "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
 
@@ -89,11 +92,17 @@ class CommandContext:
 
 @attrs.frozen
 class Command:
-    """A chat command: ``/name args``. ``handler(ctx)`` returns the reply text."""
+    """A chat command: ``/name args``. ``handler(ctx)`` returns the reply text.
+
+    Only people the channel's allowlists allow may run a command, unless it
+    is ``public`` (``/start``, ``/help`` and ``/link`` are: a person who must
+    link first has to be able to).
+    """
 
     name: str
     description: str
     handler: Any
+    public: bool = False
 
 
 async def _await_maybe(value: Any) -> Any:
@@ -425,8 +434,7 @@ class Host:
             if isinstance(decision, Denied):
                 raise Reject(self._denied_reply(channel), reason=decision.reason)
             if isinstance(decision, LinkRequired):
-                raise Reject("To use this bot, link an account that is allowed: send /link "
-                             "on that account and then the code here.", reason="link required")
+                raise Reject(_LINK_PROMPT, reason="link required")
         session, history = await self.store.load_session(
             self.session_scope(channel, scope, iso), self.config.host.history_limit)
         spec = self.config.channels.get(channel)
@@ -611,6 +619,12 @@ class Host:
         cmd = (await self.commands()).get(name.lower())
         if cmd is None:
             return None
+        if identity is not None and not cmd.public:
+            decision = await self.authorize(channel, identity)
+            if isinstance(decision, Denied):
+                return self._denied_reply(channel)
+            if isinstance(decision, LinkRequired):
+                return _LINK_PROMPT
         ctx = CommandContext(self, channel, scope, identity, args.strip(),
                              isolation if isolation is not None else current_isolation())
         return str(await _await_maybe(cmd.handler(ctx)))

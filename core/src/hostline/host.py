@@ -191,6 +191,7 @@ class Host:
         self.ready = False
         self._app: Starlette | None = None
         self._active_runs = 0
+        self._allowlists: dict[str, list[Allowlist]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         source = self.config.source
@@ -338,6 +339,14 @@ class Host:
                 self.runner.register(kind, handler)
         stack = contextlib.AsyncExitStack()
         errors: list[str] = []
+        # Allowlists are built (and so validated) once, at start-up.
+        self._allowlists = {}
+        for channel in self.channels:
+            try:
+                self._allowlists[channel] = await self.collect(
+                    "hostline_allowlists", channel=channel, host=self)
+            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
+                errors.append(f"  {channel} allowlists: {type(exc).__name__}: {exc}")
         impls = list(reversed(self._impls("hostline_lifespan")))  # registration order
         for impl in impls:
             label = impl.plugin.name if isinstance(impl.plugin, Channel) else impl.plugin_name
@@ -570,8 +579,9 @@ class Host:
         linked = tuple(Identity.from_json(i) for i in await self.store.identities_of(user)
                        ) if user else ()
         ctx = AuthorizationContext(channel, identity, user, linked, request)
-        lists: list[Allowlist] = await self.collect("hostline_allowlists", channel=channel,
-                                                    host=self)
+        lists = self._allowlists.get(channel)
+        if lists is None:
+            lists = await self.collect("hostline_allowlists", channel=channel, host=self)
         decision = combine([await decide(a, ctx) for a in lists])
         result: AuthorizationResult
         if decision is AllowlistDecision.DENY:

@@ -85,14 +85,25 @@ def _chat_id(address: str) -> int | str:
         return address  # "@channelusername"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}`` (updates are untrusted input)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _utf16_slice(text: str, offset: int, length: int) -> str:
     raw = text.encode("utf-16-le")
     return raw[2 * offset:2 * (offset + length)].decode("utf-16-le", "replace")
 
 
 def _display_name(user: dict[str, Any]) -> str | None:
-    name = " ".join(str(user[k]) for k in ("first_name", "last_name") if user.get(k))
-    return name or user.get("username") or None
+    name = " ".join(user[k] for k in ("first_name", "last_name") if isinstance(user.get(k), str)
+                    and user[k])
+    username = user.get("username")
+    return name or (username if isinstance(username, str) and username else None)
 
 
 def _chat_of(update: dict[str, Any]) -> Any:
@@ -349,8 +360,8 @@ class TelegramChannel(hostline.Channel):
         return isinstance(seen, dict) and seen.get("task") == task.id
 
     async def _on_member(self, member: dict[str, Any]) -> None:
-        chat = (member.get("chat") or {}).get("id")
-        status = (member.get("new_chat_member") or {}).get("status")
+        chat = _int(_dict(member.get("chat")).get("id"))
+        status = _dict(member.get("new_chat_member")).get("status")
         if chat is None:
             return
         if status in ("kicked", "left"):
@@ -376,10 +387,11 @@ class TelegramChannel(hostline.Channel):
         for e in entities:
             if not isinstance(e, dict):
                 continue
-            if e.get("type") == "mention" and _utf16_slice(
-                    text, int(e.get("offset", 0)), int(e.get("length", 0))).lower() == at:
+            offset, length = _int(e.get("offset")), _int(e.get("length"))
+            if e.get("type") == "mention" and offset is not None and length is not None and \
+                    _utf16_slice(text, offset, length).lower() == at:
                 return True
-            if e.get("type") == "text_mention" and (e.get("user") or {}).get("id") == self.bot_id:
+            if e.get("type") == "text_mention" and _dict(e.get("user")).get("id") == self.bot_id:
                 return True
         return re.search(re.escape(at) + r"(?![A-Za-z0-9_])", text, re.IGNORECASE) is not None
 
@@ -391,29 +403,32 @@ class TelegramChannel(hostline.Channel):
         if message.get("is_topic_message") and \
                 replied.get("message_id") == message.get("message_thread_id"):
             return False
-        return (replied.get("from") or {}).get("id") == self.bot_id
+        return _dict(replied.get("from")).get("id") == self.bot_id
 
     async def _on_message(self, msg: dict[str, Any], update_id: int) -> None:
-        chat = msg.get("chat") or {}
-        user = msg.get("from") or {}
-        chat_id, ctype = chat.get("id"), chat.get("type")
+        chat = _dict(msg.get("chat"))
+        user = _dict(msg.get("from"))
+        chat_id, ctype = _int(chat.get("id")), chat.get("type")
         if chat_id is None or ctype == "channel" or user.get("is_bot"):
             return
         is_group = ctype in ("group", "supergroup")
-        topic = msg.get("message_thread_id") if msg.get("is_topic_message") else None
-        where = Where(chat_id, topic if isinstance(topic, int) else None,
-                      msg.get("message_id") if is_group else None)
-        text = str(msg.get("text") or msg.get("caption") or "")
+        topic = _int(msg.get("message_thread_id")) if msg.get("is_topic_message") else None
+        where = Where(chat_id, topic, _int(msg.get("message_id")) if is_group else None)
+        raw_text = msg.get("text") if msg.get("text") is not None else msg.get("caption")
+        text = raw_text if isinstance(raw_text, str) else ""
         entities = msg.get("entities") or msg.get("caption_entities") or []
-        user_id = user.get("id", chat_id)
-        scope = self.scope(chat_id, user_id, where.thread_id)
+        if not isinstance(entities, list):
+            entities = []
+        user_id = _int(user.get("id"))
+        scope = self.scope(chat_id, user_id if user_id is not None else chat_id, topic)
         identity = None
-        if user.get("id") is not None:
-            claims = {k: user[k] for k in ("username", "language_code") if user.get(k)}
-            identity = Identity(self.name, str(user["id"]), _display_name(user), claims)
+        if user_id is not None:
+            claims = {k: user[k] for k in ("username", "language_code")
+                      if isinstance(user.get(k), str) and user[k]}
+            identity = Identity(self.name, str(user_id), _display_name(user), claims)
         addressed = False
         if text.startswith("/"):
-            head = text[1:].split(maxsplit=1)[0] if len(text) > 1 else ""
+            head = (text[1:].split(maxsplit=1) or [""])[0]
             target_bot = head.partition("@")[2]
             if target_bot and target_bot.lower() != (self.username or "").lower():
                 return  # a command for another bot in this group
@@ -467,20 +482,24 @@ class TelegramChannel(hostline.Channel):
         await self._deliver(where, items, key=key, in_task=False)
 
     def _parts(self, text: str, msg: dict[str, Any]) -> list[Any]:
+        def s(value: Any) -> str | None:
+            return value if isinstance(value, str) and value else None
+
         parts: list[Any] = [TextPart(text)] if text else []
         photo = msg.get("photo")
-        if isinstance(photo, list) and photo:
-            best = max((p for p in photo if isinstance(p, dict) and p.get("file_id")),
-                       key=lambda p: (p.get("file_size") or 0,
-                                      (p.get("width") or 0) * (p.get("height") or 0)),
-                       default=None)
-            if best is not None:
+        if isinstance(photo, list):
+            sizes = [p for p in photo if isinstance(p, dict) and s(p.get("file_id"))]
+            if sizes:
+                best = max(sizes, key=lambda p: (_int(p.get("file_size")) or 0,
+                                                 (_int(p.get("width")) or 0)
+                                                 * (_int(p.get("height")) or 0)))
                 parts.append(ImagePart(file_id=best["file_id"], mime_type="image/jpeg"))
         for kind in _MEDIA:
             media = msg.get(kind)
-            if isinstance(media, dict) and media.get("file_id"):
-                parts.append(FilePart(file_id=media["file_id"], mime_type=media.get("mime_type"),
-                                      name=media.get("file_name"), size=media.get("file_size")))
+            if isinstance(media, dict) and s(media.get("file_id")):
+                parts.append(FilePart(file_id=media["file_id"], mime_type=s(media.get("mime_type")),
+                                      name=s(media.get("file_name")),
+                                      size=_int(media.get("file_size"))))
         return parts
 
     async def download(self, file_id: str, *, max_bytes: int | None = None) -> bytes:

@@ -91,10 +91,10 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0:
-                    await _send(send, 400, "invalid content-length header", "invalid_request")
+                    await send_error(send, 400, "invalid content-length header", "invalid_request")
                     return
                 if declared > self.max_bytes:
-                    await _send(send, 413, f"request body is over {self.max_bytes} bytes",
+                    await send_error(send, 413, f"request body is over {self.max_bytes} bytes",
                                 "body_too_large")
                     return
         seen = 0
@@ -112,8 +112,9 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
-async def _send(send: Any, status: int, message: str, code: str,
-                type: str = "invalid_request_error") -> None:
+async def send_error(send: Any, status: int, message: str, code: str,
+                     type: str = "invalid_request_error") -> None:
+    """Answer a raw ASGI request with an OpenAI-shaped JSON error (for middleware)."""
     body = json.dumps({"error": {"message": message, "type": type,
                                  "param": None, "code": code}}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -147,5 +148,5 @@ class ErrorMiddleware:
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
-                await _send(send, 500, "internal server error", "server_error",
+                await send_error(send, 500, "internal server error", "server_error",
                             "server_error")

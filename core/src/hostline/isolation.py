@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidIsolationKey
+from .http import send_error
 from .types import IsolationKeys
 
 __all__ = [
@@ -80,7 +81,7 @@ class IsolationMiddleware:
         try:
             keys = IsolationKeys(_header(user), _header(chat))
         except ValueError as exc:
-            await _reject(send, str(exc))
+            await send_error(send, 400, str(exc), "invalid_isolation_key")
             return
         token = _current.set(keys)
         try:
@@ -98,19 +99,6 @@ def _header(raw: bytes | None) -> str | None:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise ValueError("isolation key header contains control characters")
     return text
-
-
-async def _reject(send: Any, message: str) -> None:
-    import json
-
-    body = json.dumps(
-        {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                   "code": "invalid_isolation_key"}}
-    ).encode()
-    await send({"type": "http.response.start", "status": 400,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 _WINDOWS_RESERVED = {

@@ -207,6 +207,18 @@ class ResponseRun:
         if self.turn is not None:
             self.state = dict(self.turn.request.session.state)
 
+    def _finish_result(self, output: list[dict[str, Any]], result: RunResult | None) -> str:
+        """Finish from the target's result; a failed run carries an error object."""
+        status = result.status if result else "completed"
+        status = "incomplete" if status == "cancelled" else status
+        error = None
+        if status == "failed":
+            error = {"code": "server_error",
+                     "message": (result.error if result else None)
+                     or "The agent reported a failure."}
+        self._finish(status, output, result, error)
+        return status
+
     def _partial_output(self, status: str) -> list[dict[str, Any]]:
         text = "".join(self._text)
         if not text:
@@ -249,16 +261,7 @@ class ResponseRun:
         else:
             result = self.turn.result
             self._history_saved = True
-            status = result.status if result else "completed"
-            status = "incomplete" if status == "cancelled" else status
-            output = self._output_from(reply)
-            if status == "failed":
-                self._finish("failed", output, result,
-                             {"code": "server_error",
-                              "message": (result.error if result else None)
-                              or "The agent reported a failure."})
-            else:
-                self._finish(status, output, result)
+            self._finish_result(self._output_from(reply), result)
         finally:
             self.release()
             await asyncio.shield(self.persist())
@@ -343,15 +346,7 @@ class ResponseRun:
                 empty = {"id": item, "type": "message", "role": "assistant",
                          "status": "incomplete", "content": []}
                 yield self.event("response.output_item.done", output_index=0, item=empty)
-            status = result.status if result else "completed"
-            status = "incomplete" if status == "cancelled" else status
-            if status == "failed":
-                self._finish("failed", output, result,
-                             {"code": "server_error",
-                              "message": (result.error if result else None)
-                              or "The agent reported a failure."})
-            else:
-                self._finish(status, output, result)
+            status = self._finish_result(output, result)
             yield self.event(_TERMINAL_EVENT[status], response=self.snapshot())
         finally:
             if not self._finished:

@@ -172,3 +172,14 @@ def test_render_plain_mode_is_the_text(text: str) -> None:
     parts = render(text, "plain", 50)
     assert "".join(p.plain for p in parts) == text
     assert all(p.html is None for p in parts)
+
+
+@pytest.mark.parametrize("hostile", [
+    "[a](" * 20000, "[" * 20000 + "]" * 50, "**_~~||`[" * 10000, "*a " * 30000,
+    "".join("`" * k + "a " for k in range(1, 300)), "(" * 20000 + "[x](https://e.com)",
+])
+def test_hostile_markdown_renders_in_linear_time(hostile: str) -> None:
+    # A per-opener scan made these quadratic (minutes); they must stay quick.
+    parts = render(hostile)
+    assert "".join(p.plain for p in parts) == markdown_to_entities(hostile).text
+    assert all(utf16_len(p.plain) <= 4096 for p in parts)

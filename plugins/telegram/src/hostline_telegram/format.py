@@ -361,6 +361,7 @@ class _Builder:
 def _code_spans(s: str) -> dict[int, tuple[int, int]]:
     """Inline code spans of ``s``: opening index -> (content start, closing end)."""
     spans: dict[int, tuple[int, int]] = {}
+    failed: dict[int, int] = {}
     i, n = 0, len(s)
     while i < n:
         c = s[i]
@@ -376,6 +377,9 @@ def _code_spans(s: str) -> dict[int, tuple[int, int]]:
         run = j - i
         k = j
         found = -1
+        if failed.get(run, n + 1) <= j:
+            i = j
+            continue
         while True:
             k = s.find("`" * run, k)
             if k < 0:
@@ -390,6 +394,8 @@ def _code_spans(s: str) -> dict[int, tuple[int, int]]:
             spans[i] = (j, found + run)
             i = found + run
         else:
+            if found < 0:  # no closing run of this length anywhere after j
+                failed[run] = min(failed.get(run, n + 1), j)
             i = j
     return spans
 
@@ -407,6 +413,8 @@ class _Inline:
         for a, (_, e) in spans.items():
             protected[a:e] = b"\x01" * (e - a)
         failed: dict[str, int] = {}
+        brackets: dict[int, int] | None = None
+        parens: dict[int, int] = {}
         buf: list[str] = []
         i, n = 0, len(s)
 
@@ -444,7 +452,10 @@ class _Inline:
                 i = j
                 continue
             if (c == "[" or (c == "!" and s.startswith("[", i + 1))) and "link" not in disabled:
-                link = self._link(s, i + (c == "!"), protected)
+                if brackets is None:
+                    brackets = _matching(s, "[", "]", protected, False)
+                    parens = _matching(s, "(", ")", protected, True)
+                link = self._link(s, i + (c == "!"), brackets, parens)
                 if link is not None:
                     text_start, text_end, url, end = link
                     flush()
@@ -525,57 +536,47 @@ class _Inline:
             k = e
 
     @staticmethod
-    def _link(s: str, i: int, protected: bytearray) -> tuple[int, int, str, int] | None:
+    def _link(s: str, i: int, brackets: dict[int, int], parens: dict[int, int]
+              ) -> tuple[int, int, str, int] | None:
         """``[text](url)`` at ``i``: (text start, text end, url, end) or ``None``."""
-        n = len(s)
-        depth = 0
-        k = i
-        close = -1
-        while k < n:
-            ch = s[k]
-            if ch == "\\":
-                k += 2
-                continue
-            if protected[k]:
-                k += 1
-                continue
-            if ch == "[":
-                depth += 1
-            elif ch == "]":
-                depth -= 1
-                if depth == 0:
-                    close = k
-                    break
-            elif ch == "\n" and k + 1 < n and s[k + 1] == "\n":
-                return None
-            k += 1
-        if close < 0 or close == i + 1 or not s.startswith("(", close + 1):
+        close = brackets.get(i)
+        if close is None or close == i + 1 or not s.startswith("(", close + 1):
             return None
-        k = close + 2
-        parens = 1
-        while k < n:
-            ch = s[k]
-            if ch == "\n":
-                return None
-            if ch == "\\":
-                k += 2
-                continue
-            if ch == "(":
-                parens += 1
-            elif ch == ")":
-                parens -= 1
-                if parens == 0:
-                    break
-            k += 1
-        if k >= n:
+        end = parens.get(close + 1)
+        if end is None:
             return None
-        target = s[close + 2:k].strip()
+        target = s[close + 2:end].strip()
         url = target.split(None, 1)[0] if target else ""
         if url.startswith("<") and url.endswith(">"):
             url = url[1:-1]
         if not _URL_OK.match(url):
             return None
-        return i + 1, close, url, k + 1
+        return i + 1, close, url, end + 1
+
+
+def _matching(s: str, opener: str, closer: str, protected: bytearray,
+              line_bound: bool) -> dict[int, int]:
+    """Index of each ``opener`` -> index of its matching ``closer``, in one pass
+    (a per-opener scan would be quadratic on hostile input)."""
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if protected[i]:
+            i += 1
+            continue
+        if c == opener:
+            stack.append(i)
+        elif c == closer and stack:
+            out[stack.pop()] = i
+        elif c == "\n" and line_bound:
+            stack.clear()
+        i += 1
+    return out
 
 
 def markdown_to_entities(md: str) -> FormattedText:

@@ -73,10 +73,10 @@ class Resolution:
 async def _linked(host: Host, identity: Identity | None) -> list[Identity]:
     if identity is None:
         return []
-    user = await host.store.user_of(identity.key)
+    user, identities = await host.store.linked(identity.key)
     if user is None:
         return [identity]
-    return [Identity.from_json(i) for i in await host.store.identities_of(user)]
+    return [Identity.from_json(i) for i in identities]
 
 
 async def resolve(host: Host, target: ResponseTarget, identity: Identity | None,

@@ -127,6 +127,7 @@ class Turn:
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
         self.reply: RunResult | None = None
+        self.records: list[tuple[str, str, Any]] = []
 
     async def run(self) -> RunResult | None:
         """Run the target to completion; returns :attr:`reply`."""
@@ -166,7 +167,7 @@ class Turn:
     async def _finish(self, result: RunResult) -> None:
         host, req = self.host, self.request
         await host.store.save_turn(req.session, [*req.input, *result.messages],
-                                   host.config.host.history_limit)
+                                   host.config.host.history_limit, records=self.records)
         await host._deliver_result(self, result)
 
 
@@ -450,14 +451,16 @@ class Host:
         default_target = ResponseTarget.parse(spec.common.response_target) if spec else None
         request = RunRequest(tuple(input), tuple(history), session, identity, channel,
                              dict(options or {}), iso, default_target, destination)
-        if identity is not None and destination is not None:
-            await self.store.kv_put("dest", identity.key, {"destination": destination.to_json(),
-                                                           "at": time.time()})
         for impl in self._impls("hostline_run_hook"):
             changed = await _await_maybe(self._call(impl, request=request, host=self))
             if changed is not None:
                 request = changed
-        return Turn(self, request)
+        turn = Turn(self, request)
+        if identity is not None and destination is not None:
+            # Where this person can be reached, saved with the turn.
+            turn.records.append(("dest", identity.key, {"destination": destination.to_json(),
+                                                        "at": time.time()}))
+        return turn
 
     async def run(self, request: RunRequest) -> RunResult:
         """Run the target on a prepared request (no run hooks, no history)."""
@@ -575,13 +578,15 @@ class Host:
     async def authorize(self, channel: str, identity: Identity,
                         request: RunRequest | None = None) -> AuthorizationResult:
         """Decide whether ``identity`` may use ``channel`` (see :mod:`hostline.auth`)."""
-        user = await self.store.user_of(identity.key)
-        linked = tuple(Identity.from_json(i) for i in await self.store.identities_of(user)
-                       ) if user else ()
-        ctx = AuthorizationContext(channel, identity, user, linked, request)
         lists = self._allowlists.get(channel)
         if lists is None:
             lists = await self.collect("hostline_allowlists", channel=channel, host=self)
+        spec = self.config.channels.get(channel)
+        if not lists and (spec is None or spec.common.allow is None):
+            return Allowed("open channel")  # nothing to consult: skip the store
+        user, identities = await self.store.linked(identity.key)
+        linked = tuple(Identity.from_json(i) for i in identities)
+        ctx = AuthorizationContext(channel, identity, user, linked, request)
         decision = combine([await decide(a, ctx) for a in lists])
         result: AuthorizationResult
         if decision is AllowlistDecision.DENY:
@@ -589,7 +594,6 @@ class Host:
         elif decision is AllowlistDecision.ALLOW:
             result = Allowed()
         else:
-            spec = self.config.channels.get(channel)
             policy = spec.common.allow.policy if spec and spec.common.allow else (
                 "deny" if lists else "allow")
             if policy == "allow":

@@ -133,6 +133,7 @@ class Runner:
 
     async def _loop(self) -> None:
         kinds = list(self.handlers)
+        batch = max(1, self.config.concurrency // 4)
         counted = 0.0
         while not self._stopping:
             now = time.monotonic()
@@ -142,25 +143,21 @@ class Runner:
                 with contextlib.suppress(Exception):
                     self.pending_estimate = await self.store.count_pending()
             free = self.config.concurrency - len(self._inflight)
-            tasks: list[Task] = []
-            if free > 0 and kinds:
-                try:
-                    tasks = await self.store.claim(self.owner, free, self.config.lease_seconds,
-                                                   kinds)
-                except Exception:
-                    log.exception("claiming tasks failed; retrying")
-                    await asyncio.sleep(1.0)
-                    continue
+            if free <= 0 or not kinds or (self._inflight and free < batch):
+                # Under load, claim in batches rather than once per finished task.
+                await self._wait_wake()
+                continue
+            try:
+                tasks = await self.store.claim(self.owner, free, self.config.lease_seconds, kinds)
+            except Exception:
+                log.exception("claiming tasks failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
             for task in tasks:
                 self._inflight[task.id] = asyncio.create_task(self._run(task),
                                                               name=f"hostline-task-{task.id}")
-            if tasks and len(tasks) == free:
-                # Full batch: more work may be ready; yield then claim again.
-                await asyncio.sleep(0)
-                if len(self._inflight) >= self.config.concurrency:
-                    await self._wait_wake()
-                continue
-            await self._wait_wake()
+            if len(tasks) < free:
+                await self._wait_wake()
 
     async def _wait_wake(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

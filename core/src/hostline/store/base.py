@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -51,9 +52,10 @@ class Store(abc.ABC):
         """The current session for a conversation scope and its last turns."""
 
     @abc.abstractmethod
-    async def save_turn(self, session: Session, messages: list[Message],
-                        history_limit: int) -> None:
-        """Append ``messages`` to the session's history and save its state."""
+    async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
+                        *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
+        """Append ``messages`` to the session's history and save its state;
+        ``records`` (``(ns, key, value)``) are put in the same transaction."""
 
     @abc.abstractmethod
     async def reset_session(self, scope: str) -> str:
@@ -102,6 +104,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def identities_of(self, user_id: str) -> list[dict[str, Any]]:
         """All identities (JSON) linked to a user id."""
+
+    async def linked(self, identity_key: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """The user id of an identity and all identities linked to it (one round trip
+        where the backend can)."""
+        user = await self.user_of(identity_key)
+        return user, (await self.identities_of(user) if user else [])
 
     # tasks ----------------------------------------------------------------
     @abc.abstractmethod

@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +25,10 @@ from .base import Store, Task
 log = logging.getLogger("hostline.store")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: How many ready tasks one claim looks at, at most: bounds claim cost under a
+#: deep backlog (a partition with more queued than this delays later ones).
+_CLAIM_SCAN = 20_000
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -55,6 +58,9 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE IF NOT EXISTS quarantine (
         id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, row_key TEXT NOT NULL,
         raw TEXT, error TEXT NOT NULL, at REAL NOT NULL);
+    """,
+    2: """
+    CREATE INDEX IF NOT EXISTS tasks_order ON tasks(state, id, next_at);
     """,
 }
 
@@ -247,13 +253,18 @@ class SQLiteStore(Store):
                 self._tx(move)
         return Session(key, state), history
 
-    async def save_turn(self, session: Session, messages: list[Message],
-                        history_limit: int) -> None:
+    async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
+                        *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
         state = json.dumps(session.state, separators=(",", ":"))
         rows = [json.dumps(m.to_json(), separators=(",", ":")) for m in messages]
         key, now = session.key, time.time()
+        kv_rows = [(ns, k, json.dumps(v, separators=(",", ":"))) for ns, k, v in records]
 
         def tx(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,NULL) "
+                "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, expires_at=NULL",
+                kv_rows)
             db.execute(
                 "INSERT INTO sessions (key, state, updated_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET state=excluded.state, "
@@ -378,6 +389,21 @@ class SQLiteStore(Store):
             return None if row is None else str(row[0])
         return await self._call(q)
 
+    async def linked(self, identity_key: str) -> tuple[str | None, list[dict[str, Any]]]:
+        def q() -> tuple[str | None, list[dict[str, Any]]]:
+            rows = self.db.execute(
+                "SELECT user_id, identity, data FROM links WHERE user_id = "
+                "(SELECT user_id FROM links WHERE identity=?) ORDER BY linked_at",
+                (identity_key,)).fetchall()
+            out = []
+            for _, key, raw in rows:
+                try:
+                    out.append(json.loads(raw))
+                except ValueError:
+                    log.warning("skipping a corrupt link row %r", key)
+            return (str(rows[0][0]) if rows else None), out
+        return await self._call(q)
+
     async def identities_of(self, user_id: str) -> list[dict[str, Any]]:
         def q() -> list[dict[str, Any]]:
             out = []
@@ -419,19 +445,30 @@ class SQLiteStore(Store):
         # Expired leases belong to a crashed or stalled worker: take them back.
         db.execute("UPDATE tasks SET state='pending', owner=NULL WHERE state='leased' "
                    "AND lease_until<=?", (now,))
-        kind_sql = ""
-        args: list[Any] = [now]
-        if kinds is not None:
-            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
-            args.extend(kinds)
-        args.append(limit)
+        busy = {r[0] for r in db.execute("SELECT part FROM tasks WHERE state='leased'")}
+        wanted = None if kinds is None else set(kinds)
         # The oldest ready task of each partition with nothing in flight: one
-        # chat runs in order, and a busy chat cannot starve the others.
-        rows = db.execute(
-            "SELECT MIN(id) FROM tasks WHERE state='pending' AND next_at<=?" + kind_sql +
-            " AND part NOT IN (SELECT part FROM tasks WHERE state='leased') "
-            "GROUP BY part ORDER BY MIN(id) LIMIT ?", args).fetchall()
-        ids = [r[0] for r in rows]
+        # chat runs in order, and a busy chat cannot starve the others. Walk
+        # the ready tasks in id order (an index range, not a scan of the whole
+        # queue) and stop once enough partitions were found.
+        cursor = db.execute("SELECT id, part, kind FROM tasks INDEXED BY tasks_order "
+                            "WHERE state='pending' "
+                            "AND next_at<=? ORDER BY id", (now,))
+        ids: list[int] = []
+        scanned = 0
+        while len(ids) < limit and scanned < _CLAIM_SCAN:
+            batch = cursor.fetchmany(256)
+            if not batch:
+                break
+            scanned += len(batch)
+            for task_id, part, kind in batch:
+                if part in busy or (wanted is not None and kind not in wanted):
+                    continue
+                busy.add(part)
+                ids.append(task_id)
+                if len(ids) == limit:
+                    break
+        cursor.close()
         if not ids:
             return []
         marks = ",".join("?" * len(ids))

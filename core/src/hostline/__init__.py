@@ -33,6 +33,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .host import Command, CommandContext, Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
+from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .plugins import Channel
@@ -126,6 +127,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "random_hex",
     "read_json",
     "safe_state_path",
     "secret",

@@ -8,7 +8,6 @@ import inspect
 import logging
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -36,6 +35,7 @@ from .config import Config, HostConfig
 from .delivery import LinkPolicy, ResponseContext, resolve
 from .errors import HostlineError, PermanentDeliveryError, Reject
 from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
+from .ids import random_hex
 from .isolation import IsolationMiddleware, current_isolation
 from .plugins import (
     TARGETS_GROUP,
@@ -124,7 +124,7 @@ class Turn:
     def __init__(self, host: Host, request: RunRequest) -> None:
         self.host = host
         self.request = request
-        self.run_id = uuid.uuid4().hex
+        self.run_id = random_hex()
         self.result: RunResult | None = None
         self.reply: RunResult | None = None
         self.records: list[tuple[str, str, Any]] = []
@@ -511,7 +511,7 @@ class Host:
         return await self.runner.enqueue(
             "push", {"destination": destination.to_json(), "message": message.to_json()},
             partition=f"push:{destination.channel}:{destination.address}",
-            key=key or uuid.uuid4().hex)
+            key=key or random_hex())
 
     async def push(self, message: Message | str, *,
                    to: ResponseTarget | Destination | Iterable[Destination],
@@ -529,7 +529,7 @@ class Host:
             dests = [to]
         else:
             dests = list(to)
-        run_id = uuid.uuid4().hex
+        run_id = random_hex()
         ids = []
         for d in dests:
             task_id = await self.enqueue_push(d, msg, key=f"{run_id}:{d.channel}:{d.address}")

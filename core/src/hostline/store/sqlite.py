@@ -13,12 +13,12 @@ import json
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..ids import random_hex
 from ..types import Message, Session
 from .base import Store, Task
 
@@ -287,7 +287,7 @@ class SQLiteStore(Store):
         await self._write(tx)
 
     async def reset_session(self, scope: str) -> str:
-        new = f"{scope}#{uuid.uuid4().hex}"
+        new = f"{scope}#{random_hex()}"
         await self._write(lambda db: db.execute(
             "INSERT INTO aliases (scope, session, updated_at) VALUES (?,?,?) "
             "ON CONFLICT(scope) DO UPDATE SET session=excluded.session, "
@@ -423,7 +423,7 @@ class SQLiteStore(Store):
         raw = json.dumps(payload, separators=(",", ":"))
         now = time.time()
         # An unpartitioned task gets a partition of its own: nothing orders it.
-        partition = partition or f"~{uuid.uuid4().hex}"
+        partition = partition or f"~{random_hex()}"
 
         def tx(db: sqlite3.Connection) -> int | None:
             cur = db.execute(

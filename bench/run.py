@@ -660,6 +660,11 @@ def machine_info(tool: str) -> dict[str, Any]:
         tool_name = "bench/loadgen.py (python asyncio)"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True, check=False).stdout.strip()
+    status = subprocess.run(["git", "status", "--porcelain", "--", "core", "plugins"], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.splitlines()
+    dirty = sorted({"/".join(line[3:].split("/")[:2]) for line in status if line[3:]})
+    if commit and dirty:
+        commit += f" with uncommitted changes in {', '.join(dirty)}"
     from importlib.metadata import version
 
     versions = {}
@@ -687,6 +692,10 @@ _PACKAGES = [  # (substring of a frame's file, label); first match wins
 ]
 
 
+# Frames that wrap everything (entry point, ASGI middlewares): left out of "inclusive".
+_WRAPPERS = re.compile(r"hostline/__main__|hostline/cli\.py|(Error|BodyLimit|Isolation)Middleware")
+
+
 def summarize_profile(raw: str, top: int = 10) -> dict[str, Any]:
     """py-spy ``raw`` (collapsed) stacks sampled with ``--gil``: CPU by package
     (the innermost Python frame of each sample), the top functions by self time
@@ -710,8 +719,7 @@ def summarize_profile(raw: str, top: int = 10) -> dict[str, Any]:
         seen = set()
         for f in frames:
             name = _frame(f)
-            if "hostline" in f and name not in seen and "__main__" not in f \
-                    and "hostline/cli.py" not in f:
+            if "hostline" in f and name not in seen and not _WRAPPERS.search(f):
                 seen.add(name)
                 incl[name] += count
 
@@ -930,8 +938,9 @@ def render(results: dict[str, Any]) -> str:
             w("Top self time: " + "; ".join(f"`{n}` {v:.1f}%" for n, v in p["self"][:8]) +
               ".")
             w("")
-            w("Most inclusive time in hostline code: " +
-              "; ".join(f"`{n}` {v:.0f}%" for n, v in p["inclusive"][:8]) + ".")
+            inclusive = [(n, v) for n, v in p["inclusive"] if not _WRAPPERS.search(n)]
+            w("Most inclusive time in hostline code (middlewares left out): " +
+              "; ".join(f"`{n}` {v:.0f}%" for n, v in inclusive[:8]) + ".")
             w("")
     return "\n".join(out) + "\n"
 
@@ -944,7 +953,7 @@ def update_benchmarks_md(table: str, results_file: Path) -> None:
     text = path.read_text()
     if start not in text or end not in text:
         return
-    body = table.split("\n", 2)[2]  # drop the page title
+    body = table.split("\n", 2)[2].replace("\n## ", "\n### ")  # no page title; nested
     rel = results_file.relative_to(ROOT)
     new = f"{start}\nLatest run, from [{rel}]({rel}):\n\n{body.strip()}\n{end}"
     head, rest = text.split(start, 1)
@@ -979,8 +988,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", help="path of the py-spy executable")
     parser.add_argument("--out", help="results file (default bench/results/<date>.md)")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--render", metavar="JSON",
+                        help="print the tables of a saved results .json and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state and logs")
     args = parser.parse_args(argv)
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())))
+        return 0
     q = args.quick
     args.duration = args.duration or (3.0 if q else 6.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 2.0)

@@ -167,3 +167,13 @@ def test_parse_config_only_raises_config_errors(doc: dict[str, object]) -> None:
         parse_config(doc, Path("h.toml"), env={})
     except ConfigError as exc:
         assert str(exc).startswith("h.toml")
+
+
+def test_config_repr_never_shows_raw_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, "[host.target_options]\napi_key = 'tgt-secret'\n"
+                           "[channels.bot]\nplugin = 'x'\ntoken = '${TOKEN}'\n"
+                           "[plugins.p]\npassword = 'plugin-secret'\n")
+    config = load_config(path, env={"TOKEN": "123:channel-secret"})
+    text = repr(config)
+    assert "channel-secret" not in text and "tgt-secret" not in text
+    assert "plugin-secret" not in text and "'token': ..." in text

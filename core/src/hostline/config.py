@@ -64,6 +64,11 @@ def secret(**kwargs: Any) -> Any:
     return attrs.field(metadata={"secret": True}, **kwargs)
 
 
+def _keys_only(table: dict[str, Any]) -> str:
+    """repr of a raw table that may hold secrets: its keys, never its values."""
+    return "{" + ", ".join(f"{k!r}: ..." for k in table) + "}"
+
+
 @attrs.frozen
 class OutboxConfig:
     """``[host.outbox]``: the durable runner's retry policy and limits."""
@@ -99,7 +104,7 @@ class HostConfig:
     shutdown_grace: float = 10.0
     workers: int = 1
     allow_in_process_runner: bool = False
-    target_options: dict[str, Any] = attrs.field(factory=dict)
+    target_options: dict[str, Any] = attrs.field(factory=dict, repr=_keys_only)
     outbox: OutboxConfig = attrs.field(factory=OutboxConfig)
     links: LinksConfig = attrs.field(factory=LinksConfig)
 
@@ -132,7 +137,7 @@ class ChannelSpec:
 
     instance: str
     common: ChannelCommon
-    options: dict[str, Any]
+    options: dict[str, Any] = attrs.field(repr=_keys_only)
 
 
 @attrs.frozen
@@ -142,7 +147,7 @@ class Config:
     path: Path | None
     host: HostConfig
     channels: dict[str, ChannelSpec]
-    plugin_options: dict[str, dict[str, Any]]
+    plugin_options: dict[str, dict[str, Any]] = attrs.field(repr=_keys_only)
 
     @property
     def source(self) -> str:

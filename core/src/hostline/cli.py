@@ -247,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Client libraries log a line per outbound call at INFO: one per reply.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     try:
         return int(args.fn(args))
     except (ConfigError, PluginError, HostlineError) as exc:

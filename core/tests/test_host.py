@@ -302,3 +302,18 @@ async def test_denied_identity_never_reaches_target(tmp_path: Path) -> None:
                                   identity=Identity("t", "mallory"))
         assert "not allowed" in info.value.reply
         assert calls == ["hi"] and host.metrics["denied:t"] == 1
+
+
+async def breaks_midway(request: RunRequest) -> Any:
+    yield "partial "
+    raise RuntimeError("model went away")
+
+
+async def test_stream_failure_is_recorded_as_failed(tmp_path: Path) -> None:
+    async with run_host(make_host(tmp_path, target=breaks_midway)) as (host, _):
+        turn = await host.begin_turn(channel="t", scope="s", input=[Message.user("go")])
+        with pytest.raises(RuntimeError):
+            async for _ in turn.stream():
+                pass
+        assert turn.result is not None and turn.result.status == "failed"
+        assert turn.result.error == "RuntimeError" and turn.result.text == "partial "

@@ -145,7 +145,8 @@ class Turn:
         text: list[str] = []
         parts: list[Any] = []
         usage = Usage()
-        status = "incomplete"
+        status = "incomplete"  # unless the target finishes or fails
+        error: str | None = None
         async with self.host._track():
             try:
                 async for update in self.host.target.stream(self.request):
@@ -156,11 +157,14 @@ class Turn:
                         usage = update.usage
                     yield update
                 status = "completed"
+            except Exception as exc:
+                status, error = "failed", type(exc).__name__
+                raise
             finally:
                 content: list[Any] = ["".join(text)] if any(text) else []
                 message = Message("assistant", (*content, *parts))
-                self.result = RunResult((message,), usage=usage,
-                                        status=status)  # type: ignore[arg-type]
+                self.result = RunResult((message,), usage=usage, status=status,  # type: ignore[arg-type]
+                                        error=error)
                 if status == "completed" or any(text):
                     await asyncio.shield(self._finish(self.result))
 

@@ -304,3 +304,10 @@ async def test_long_replies_are_split(bf, teams_toml, hostline_app):
         replies = await bf.connector.wait_for(3, type="message")
         assert all(len(r.text) <= 20_000 for r in replies)
         assert "\n".join(r.text for r in replies) == long
+
+
+async def test_fast_replies_send_no_typing_indicator(bf, teams_toml, hostline_app):
+    async with hostline_app(teams_toml(typing_delay=5.0)) as (_host, client):
+        assert (await bf.post(client, bf.message("quick"))).status_code == 202
+        await bf.connector.wait_for(1, type="message")
+        assert [r.type for r in bf.connector.activities()] == ["message"]

@@ -450,6 +450,9 @@ class TeamsChannel(hostline.Channel):
     async def _typing(self, inbound: Inbound, stop: asyncio.Event) -> None:
         activity = outgoing(inbound.reference(), type="typing", reply_to_id=inbound.id)
         connector = self._require_connector()
+        if self.config.typing_delay:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.typing_delay)
         while not stop.is_set():
             try:
                 await connector.send(inbound.service_url, inbound.conversation_id, activity,

@@ -108,6 +108,9 @@ class TeamsConfig:
     stream_informative_text: str = "Working on it..."
     #: Send a typing indicator while the target runs (non-streamed replies).
     typing: bool = True
+    #: Seconds a run must take before the first typing indicator: fast replies
+    #: then cost one connector call instead of two.
+    typing_delay: float = attrs.field(default=0.5, validator=_not_negative)
     typing_interval: float = attrs.field(default=3.0, validator=_positive)
     #: Sent when someone is added to a personal chat or the bot to a group; none if unset.
     welcome_text: str | None = None

@@ -4,12 +4,11 @@ across restarts."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-
 from hostline import Message
 from hostline.testing import make_host
 from hostline_agent_framework import AgentTarget
+
+from .conftest import sdk_over_responses
 
 CONFIG = """
 [host]
@@ -19,7 +18,6 @@ target = "agent-framework"
 factory = "hostline_af_testapp:build_agent"
 {channels}
 """
-CLIENT_KEY = "hl-client-key-1"
 
 
 async def say(host, text, scope="chat-1", stream=False):
@@ -57,19 +55,7 @@ async def test_agent_session_survives_a_new_host_on_the_same_state(tmp_path):
 
 
 def test_openai_sdk_over_responses_channel_across_a_restart(hostline_server, app_env):
-    openai = pytest.importorskip("openai")
-    pytest.importorskip("hostline_responses")
-    channels = f'[channels.responses]\napi_keys = ["{CLIENT_KEY}"]\n'
-    try:
-        server = hostline_server(CONFIG.format(channels=channels), env=app_env)
-    except RuntimeError as exc:
-        pytest.skip(f"responses channel not available: {str(exc)[-300:]}")
-    probe = httpx.post(server.url + "/responses/v1/responses", json={}, timeout=5,
-                       headers={"authorization": f"Bearer {CLIENT_KEY}"})
-    if probe.status_code == 404:
-        pytest.skip("responses channel does not serve /responses/v1/responses yet")
-    client = openai.OpenAI(base_url=server.url + "/responses/v1", api_key=CLIENT_KEY,
-                           max_retries=0)
+    server, client = sdk_over_responses(hostline_server, CONFIG, app_env)
 
     first = client.responses.create(model="agent", input="hi")
     assert first.output_text == "Turn 1: you said 'hi'; before that: nothing."

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hostline import IsolationKeys, Message
 from hostline.testing import make_host
 from hostline_agent_framework import WorkflowTarget, WorkflowTargetError
+
+from .conftest import CLIENT_KEY, sdk_over_responses
 
 CONFIG = """
 [host]
@@ -24,7 +25,6 @@ factory = "hostline_af_testapp:build_workflow"
 {extra}
 {channels}
 """
-CLIENT_KEY = "hl-client-key-1"
 
 
 def checkpoint_files(root: Path) -> list[Path]:
@@ -112,19 +112,7 @@ async def test_keep_checkpoints_prunes_old_files(hostline_app):
 
 
 def test_killed_between_turns_resumes_over_the_responses_channel(hostline_server, app_env):
-    openai = pytest.importorskip("openai")
-    pytest.importorskip("hostline_responses")
-    channels = f'[channels.responses]\napi_keys = ["{CLIENT_KEY}"]\n'
-    try:
-        server = hostline_server(CONFIG.format(extra="", channels=channels), env=app_env)
-    except RuntimeError as exc:
-        pytest.skip(f"responses channel not available: {str(exc)[-300:]}")
-    probe = httpx.post(server.url + "/responses/v1/responses", json={}, timeout=5,
-                       headers={"authorization": f"Bearer {CLIENT_KEY}"})
-    if probe.status_code == 404:
-        pytest.skip("responses channel does not serve /responses/v1/responses yet")
-    client = openai.OpenAI(base_url=server.url + "/responses/v1", api_key=CLIENT_KEY,
-                           max_retries=0)
+    server, client = sdk_over_responses(hostline_server, CONFIG.replace("{extra}", ""), app_env)
     conversation = client.conversations.create()
 
     first = client.responses.create(model="wf", input="hello", conversation=conversation.id)

@@ -523,6 +523,7 @@ api_base = "{self.tg.url}"
 
     def outbox_run(self, workers: int, n: int) -> dict[str, Any]:
         from hostline import Destination, Message, SQLiteStore
+        from hostline.runner import PUSH, push_task
 
         name = f"outbox-{workers}"
         root = self.tmp / name
@@ -543,13 +544,14 @@ stats_dir = "{stats}"
             store = SQLiteStore(state / "hostline.sqlite3")
             await store.open()
             try:
-                message = Message.assistant("bench push").to_json()
+                message = Message.assistant("bench push")
+                tasks = [push_task(Destination("sink", f"user-{i % 1000}"), message)
+                         for i in range(n)]
                 for start in range(0, n, 500):
                     await asyncio.gather(*(store.enqueue(
-                        "push", {"destination": Destination("sink", f"user-{i % 1000}").to_json(),
-                                 "message": message},
-                        partition=f"push:sink:user-{i % 1000}", key=f"bench-{i}")
-                        for i in range(start, min(n, start + 500))))
+                        PUSH, payload, partition=partition, key=f"bench-{i}")
+                        for i, (payload, partition) in enumerate(tasks[start:start + 500],
+                                                                 start)))
             finally:
                 await store.close()
 

@@ -21,6 +21,7 @@ from hostline import (
     SQLiteStore,
     hookimpl,
 )
+from hostline.runner import PUSH, push_task
 from hostline.testing import ServerProcess, make_host, run_host
 
 from .conftest import HELPERS, eventually
@@ -46,10 +47,9 @@ async def enqueue(state: Path, n: int) -> list[str]:
         for i in range(n):
             key = f"push-{i}-{uuid.uuid4().hex[:6]}"
             keys.append(key)
-            await store.enqueue("push", {
-                "destination": Destination("sink", str(i % 50)).to_json(),
-                "message": Message.assistant(f"message {i}").to_json()},
-                partition=f"push:sink:{i % 50}", key=key)
+            payload, partition = push_task(Destination("sink", str(i % 50)),
+                                           Message.assistant(f"message {i}"))
+            await store.enqueue(PUSH, payload, partition=partition, key=key)
     finally:
         await store.close()
     return keys

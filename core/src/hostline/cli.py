@@ -171,13 +171,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     async def go(store: Any, config: Config) -> int:
         if args.channel not in config.channels:
             raise ConfigError(f"{config.source}: no channel instance {args.channel!r}")
-        import uuid
+        from .ids import random_hex
+        from .runner import PUSH, push_task
 
-        dest = Destination(args.channel, args.to)
-        task_id = await store.enqueue(
-            "push", {"destination": dest.to_json(),
-                     "message": Message.assistant(args.text).to_json()},
-            partition=f"push:{dest.channel}:{dest.address}", key=uuid.uuid4().hex)
+        payload, partition = push_task(Destination(args.channel, args.to),
+                                       Message.assistant(args.text))
+        task_id = await store.enqueue(PUSH, payload, partition=partition, key=random_hex())
         print(f"queued push {task_id} to {args.channel}:{args.to}")
         return 0
 

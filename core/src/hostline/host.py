@@ -46,7 +46,7 @@ from .plugins import (
     make_plugin_manager,
     register,
 )
-from .runner import Runner
+from .runner import PUSH, Runner, push_task
 from .store import SQLiteStore, Store, Task
 from .targets import Target, load_target
 from .types import (
@@ -338,7 +338,7 @@ class Host:
         """
         self.check_runtime()
         await self.store.open()
-        self.runner.register("push", self._push_task)
+        self.runner.register(PUSH, self._push_task)
         for handlers in await self.collect("hostline_task_handlers", host=self):
             for kind, handler in dict(handlers).items():
                 self.runner.register(kind, handler)
@@ -466,10 +466,6 @@ class Host:
                                                         "at": time.time()}))
         return turn
 
-    async def run(self, request: RunRequest) -> RunResult:
-        """Run the target on a prepared request (no run hooks, no history)."""
-        return await self.target.run(request)
-
     async def _deliver_result(self, turn: Turn, result: RunResult) -> None:
         req = turn.request
         target = result.response_target or req.response_target or ResponseTarget.originating()
@@ -512,10 +508,9 @@ class Host:
     async def enqueue_push(self, destination: Destination, message: Message, *,
                            key: str | None = None) -> int | None:
         """Commit one delivery to the outbox (idempotent on ``key``)."""
-        return await self.runner.enqueue(
-            "push", {"destination": destination.to_json(), "message": message.to_json()},
-            partition=f"push:{destination.channel}:{destination.address}",
-            key=key or random_hex())
+        payload, partition = push_task(destination, message)
+        return await self.runner.enqueue(PUSH, payload, partition=partition,
+                                         key=key or random_hex())
 
     async def push(self, message: Message | str, *,
                    to: ResponseTarget | Destination | Iterable[Destination],

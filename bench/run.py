@@ -242,7 +242,7 @@ def accepted_updates(db_path: Path | None, update_ids: set[int]) -> set[int]:
         keys = {f"telegram:{u}": u for u in update_ids}
         found: set[int] = set()
         for sql in ("SELECT key FROM tasks WHERE key=?",
-                    "SELECT key FROM kv WHERE ns='telegram-seen' AND key=?"):
+                    "SELECT key FROM kv WHERE ns='hostline:task-keys' AND key=?"):
             for key, u in keys.items():
                 if db.execute(sql, (key,)).fetchone():
                     found.add(u)

@@ -453,7 +453,7 @@ class Host:
             self.session_scope(channel, scope, iso), self.config.host.history_limit)
         spec = self.config.channels.get(channel)
         default_target = ResponseTarget.parse(spec.common.response_target) if spec else None
-        request = RunRequest(tuple(input), tuple(history), session, identity, channel,
+        request = RunRequest(tuple(input), history, session, identity, channel,
                              dict(options or {}), iso, default_target, destination)
         for impl in self._impls("hostline_run_hook"):
             changed = await _await_maybe(self._call(impl, request=request, host=self))

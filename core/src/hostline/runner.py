@@ -90,6 +90,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._beat_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.pending_estimate = 0
 
@@ -102,10 +103,12 @@ class Runner:
         self._wake.set()
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
-                      key: str | None = None, delay: float = 0.0) -> int | None:
-        """Commit a task and wake the workers. ``None`` if ``key`` was already queued."""
+                      key: str | None = None, delay: float = 0.0,
+                      remember: float | None = None) -> int | None:
+        """Commit a task and wake the workers. ``None`` if ``key`` was already
+        queued (or, with ``remember``, seen in the last ``remember`` seconds)."""
         task_id = await self.store.enqueue(kind, payload, partition=partition, key=key,
-                                           delay=delay)
+                                           delay=delay, remember=remember)
         if task_id is not None:
             self.pending_estimate += 1
         self._wake.set()
@@ -121,6 +124,7 @@ class Runner:
         self._stopping = False
         self.pending_estimate = await self.store.count_pending()
         self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
+        self._beat_task = asyncio.create_task(self._heartbeat(), name="hostline-leases")
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; wait up to ``grace`` seconds for in-flight tasks;
@@ -139,6 +143,11 @@ class Runner:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+        if self._beat_task is not None:
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
+            self._beat_task = None
         with contextlib.suppress(Exception):
             await self.store.release(self.owner)
 
@@ -175,15 +184,22 @@ class Runner:
             await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
         self._wake.clear()
 
-    async def _heartbeat(self, task: Task) -> None:
+    async def _heartbeat(self) -> None:
+        """Extend the leases of every task in flight, a third of a lease apart
+        (one loop for all of them: nothing is created per task)."""
         period = self.config.lease_seconds / 3
         while True:
             await asyncio.sleep(period)
-            if not await self.store.extend(task.id, self.owner, self.config.lease_seconds):
-                return
+            ids = list(self._inflight)
+            try:
+                # Queued together, the extensions share one transaction.
+                await asyncio.gather(*(self.store.extend(i, self.owner,
+                                                         self.config.lease_seconds)
+                                       for i in ids))
+            except Exception:
+                log.warning("extending task leases failed", exc_info=True)
 
     async def _run(self, task: Task) -> None:
-        beat = asyncio.create_task(self._heartbeat(task))
         try:
             handler = self.handlers[task.kind]
             try:
@@ -197,7 +213,6 @@ class Runner:
                 self.pending_estimate = max(0, self.pending_estimate - 1)
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
         finally:
-            beat.cancel()
             self._inflight.pop(task.id, None)
             self._wake.set()
 

@@ -8,9 +8,10 @@ identities, destinations) convert to and from plain JSON with ``to_json`` /
 from __future__ import annotations
 
 import enum
+import json
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, Union, overload
 
 import attrs
 
@@ -20,6 +21,7 @@ __all__ = [
     "DeliveryReceipt",
     "Destination",
     "FilePart",
+    "History",
     "Identity",
     "ImagePart",
     "IsolationKeys",
@@ -42,6 +44,10 @@ def _strs(value: Iterable[str]) -> tuple[str, ...]:
 
 def _messages(value: Iterable[Message]) -> tuple[Message, ...]:
     return tuple(value)
+
+
+def _history(value: Iterable[Message]) -> Sequence[Message]:
+    return value if isinstance(value, History) else tuple(value)
 
 
 def _identities(value: Iterable[Identity]) -> tuple[Identity, ...]:
@@ -324,17 +330,77 @@ class DeliveryReceipt:
     sent_at: float = attrs.field(factory=time.time)
 
 
+class History(Sequence["Message"]):
+    """A session's earlier messages, decoded from their stored JSON on first use.
+
+    A turn whose target never looks at ``request.history`` (an echo bot, an
+    agent that keeps its own thread) pays nothing for it. Rows that do not
+    decode are skipped and handed to ``on_error`` as ``(row id, raw, error)``.
+    """
+
+    __slots__ = ("_messages", "_on_error", "_rows")
+
+    def __init__(self, rows: Sequence[tuple[Any, str]] = (), *,
+                 on_error: Callable[[list[tuple[Any, str, str]]], None] | None = None) -> None:
+        self._rows: Sequence[tuple[Any, str]] | None = rows
+        self._messages: tuple[Message, ...] = ()
+        self._on_error = on_error
+
+    def _decoded(self) -> tuple[Message, ...]:
+        rows = self._rows
+        if rows is not None:
+            out: list[Message] = []
+            bad: list[tuple[Any, str, str]] = []
+            for row_id, raw in rows:
+                try:
+                    out.append(Message.from_json(json.loads(raw)))
+                except (ValueError, TypeError, KeyError) as exc:
+                    bad.append((row_id, raw, str(exc)))
+            self._messages, self._rows = tuple(out), None
+            if bad and self._on_error is not None:
+                self._on_error(bad)
+        return self._messages
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Message]: ...
+
+    def __getitem__(self, index: int | slice) -> Message | Sequence[Message]:
+        return self._decoded()[index]
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (History, tuple, list)):
+            return self._decoded() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        if self._rows is not None:
+            return f"History(<{len(self._rows)} undecoded>)"
+        return f"History({list(self._messages)!r})"
+
+
 @attrs.define
 class RunRequest:
     """Everything a target gets for one turn.
 
     ``input`` are the new messages, ``history`` the earlier turns of this
-    session (bounded), ``session.state`` a dict the host persists.
+    session (bounded; a :class:`History`, decoded when first used),
+    ``session.state`` a dict the host persists.
     ``options`` are channel-specific extras (instructions, model...).
     """
 
     input: tuple[Message, ...] = attrs.field(converter=_messages)
-    history: tuple[Message, ...] = attrs.field(default=(), converter=_messages)
+    history: Sequence[Message] = attrs.field(default=(), converter=_history)
     session: Session = attrs.field(factory=lambda: Session(""))
     identity: Identity | None = None
     channel: str = ""

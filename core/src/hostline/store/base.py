@@ -48,8 +48,10 @@ class Store(abc.ABC):
 
     # sessions -----------------------------------------------------------
     @abc.abstractmethod
-    async def load_session(self, scope: str, history_limit: int) -> tuple[Session, list[Message]]:
-        """The current session for a conversation scope and its last turns."""
+    async def load_session(self, scope: str, history_limit: int
+                           ) -> tuple[Session, Sequence[Message]]:
+        """The current session for a conversation scope and its last turns
+        (a :class:`hostline.History` may decode them lazily)."""
 
     @abc.abstractmethod
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
@@ -114,8 +116,14 @@ class Store(abc.ABC):
     # tasks ----------------------------------------------------------------
     @abc.abstractmethod
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
-                      key: str | None = None, delay: float = 0.0) -> int | None:
-        """Commit a task; ``None`` if a task with ``key`` already exists."""
+                      key: str | None = None, delay: float = 0.0,
+                      remember: float | None = None) -> int | None:
+        """Commit a task; ``None`` if a task with ``key`` already exists.
+
+        With ``remember`` (seconds), ``key`` is also kept that long after the
+        task finished: a redelivery of the same key (a webhook retried after
+        its reply went out) is still a duplicate.
+        """
 
     @abc.abstractmethod
     async def claim(self, owner: str, limit: int, lease: float,

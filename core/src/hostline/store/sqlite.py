@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..ids import random_hex
-from ..types import Message, Session
+from ..types import History, Message, Session
 from .base import Store, Task
 
 log = logging.getLogger("hostline.store")
@@ -29,6 +29,12 @@ SCHEMA_VERSION = 2
 #: How many ready tasks one claim looks at, at most: bounds claim cost under a
 #: deep backlog (a partition with more queued than this delays later ones).
 _CLAIM_SCAN = 20_000
+_TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys
+
+
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("a background store write failed: %s", fut.exception())
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -138,6 +144,11 @@ class SQLiteStore(Store):
             raise RuntimeError("store is not open")
         return self._db
 
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on the store thread with the writes queued meanwhile: one
+        hand-off between threads for all of them, not one per read."""
+        return await self._write(op)
+
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` in a write transaction, committed together with every
         other write queued meanwhile (group commit): under load many webhook
@@ -148,6 +159,16 @@ class SQLiteStore(Store):
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return await fut  # type: ignore[no-any-return]
+
+    def _write_later(self, op: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue a write nobody waits for (failures are logged)."""
+        if self._ex is None:
+            return
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_log_failure)
+        self._batch.append((op, fut))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
@@ -195,6 +216,8 @@ class SQLiteStore(Store):
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self.db
+        if db.in_transaction:
+            return fn(db)  # inside a batch: its savepoint covers this
         db.execute("BEGIN IMMEDIATE")
         try:
             out = fn(db)
@@ -216,10 +239,25 @@ class SQLiteStore(Store):
         self._tx(lambda d: d.execute(f"DELETE FROM {tbl} WHERE {column}=?", (key,)))
 
     # sessions -------------------------------------------------------------
-    async def load_session(self, scope: str, history_limit: int) -> tuple[Session, list[Message]]:
-        return await self._call(self._load_session, scope, history_limit)
+    async def load_session(self, scope: str, history_limit: int
+                           ) -> tuple[Session, Sequence[Message]]:
+        session, rows = await self._read(lambda db: self._load_session(scope, history_limit))
+        if not rows:
+            return session, History()
+        loop = asyncio.get_running_loop()
 
-    def _load_session(self, scope: str, limit: int) -> tuple[Session, list[Message]]:
+        def quarantine(bad: list[tuple[Any, str, str]]) -> None:
+            # Found while a target reads the history, maybe on another thread.
+            def move(d: sqlite3.Connection) -> None:
+                for hid, raw, err in bad:
+                    self._quarantine("history", str(hid), raw, err)
+                    d.execute("DELETE FROM history WHERE id=?", (hid,))
+            loop.call_soon_threadsafe(self._write_later, move)
+
+        return session, History(rows, on_error=quarantine)
+
+    def _load_session(self, scope: str, limit: int
+                      ) -> tuple[Session, list[tuple[int, str]]]:
         db = self.db
         row = db.execute("SELECT session FROM aliases WHERE scope=?", (scope,)).fetchone()
         key = row[0] if row else scope
@@ -233,25 +271,14 @@ class SQLiteStore(Store):
                 state = loaded
             except ValueError as exc:
                 self._drop("sessions", "key", key, srow[0], str(exc))
-        history: list[Message] = []
+        rows: list[tuple[int, str]] = []
         if limit > 0:
             rows = db.execute(
                 "SELECT id, message FROM history WHERE session=? ORDER BY id DESC LIMIT ?",
                 (key, limit),
             ).fetchall()
-            bad: list[tuple[int, str, str]] = []
-            for hid, raw in reversed(rows):
-                try:
-                    history.append(Message.from_json(json.loads(raw)))
-                except (ValueError, TypeError, KeyError) as exc:
-                    bad.append((hid, raw, str(exc)))
-            if bad:
-                def move(d: sqlite3.Connection) -> None:
-                    for hid, raw, err in bad:
-                        self._quarantine("history", str(hid), raw, err)
-                        d.execute("DELETE FROM history WHERE id=?", (hid,))
-                self._tx(move)
-        return Session(key, state), history
+            rows.reverse()
+        return Session(key, state), rows
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
                         *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
@@ -296,7 +323,7 @@ class SQLiteStore(Store):
 
     # key-value --------------------------------------------------------------
     async def kv_get(self, ns: str, key: str) -> Any | None:
-        return await self._call(self._kv_get, ns, key)
+        return await self._read(lambda db: self._kv_get(ns, key))
 
     def _kv_get(self, ns: str, key: str) -> Any | None:
         row = self.db.execute("SELECT value, expires_at FROM kv WHERE ns=? AND key=?",
@@ -419,13 +446,20 @@ class SQLiteStore(Store):
 
     # tasks ----------------------------------------------------------------
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
-                      key: str | None = None, delay: float = 0.0) -> int | None:
+                      key: str | None = None, delay: float = 0.0,
+                      remember: float | None = None) -> int | None:
         raw = json.dumps(payload, separators=(",", ":"))
         now = time.time()
         # An unpartitioned task gets a partition of its own: nothing orders it.
         partition = partition or f"~{random_hex()}"
 
         def tx(db: sqlite3.Connection) -> int | None:
+            if key is not None and remember is not None and not db.execute(
+                    "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,'null',?) "
+                    "ON CONFLICT(ns, key) DO UPDATE SET expires_at=excluded.expires_at "
+                    "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?",
+                    (_TASK_KEYS, key, now + remember, now)).rowcount:
+                return None
             cur = db.execute(
                 "INSERT INTO tasks (kind, part, key, payload, state, attempts, next_at, "
                 "created_at, updated_at) VALUES (?,?,?,?,'pending',0,?,?,?) "

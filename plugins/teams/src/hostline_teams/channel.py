@@ -245,7 +245,7 @@ class TeamsChannel(hostline.Channel):
             key = f"{self._ns}:{digest}"
         await self.host.runner.enqueue(self.activity_kind, {"activity": body},
                                        partition=self._partition(inbound.conversation_id),
-                                       key=key)
+                                       key=key, remember=DEDUPE_SECONDS)
         if inbound.type == "invoke":
             if body.get("name") == "adaptiveCard/action":
                 return JSONResponse({"statusCode": 200, "type": INVOKE_MESSAGE,
@@ -257,9 +257,6 @@ class TeamsChannel(hostline.Channel):
     async def handle_activity(self, task: Task) -> None:
         """Process one persisted inbound activity (runs in the runner's workers)."""
         inbound = Inbound.parse(task.payload.get("activity"))
-        if task.key is not None and not await self._first_delivery(task):
-            log.debug("teams %s: dropping a redelivered activity", self.name)
-            return
         await self.trusted.add(inbound.service_url)
         await self._remember(inbound)
         if inbound.type == "message":
@@ -278,15 +275,6 @@ class TeamsChannel(hostline.Channel):
             raise PermanentDeliveryError(f"teams {self.name}: untrusted serviceUrl")
         await self._require_connector().send(service_url, str(p["conversation_id"]),
                                              dict(p["activity"]), p.get("reply_to_id"))
-
-    async def _first_delivery(self, task: Task) -> bool:
-        store = self.host.store
-        ns = f"{self._ns}:seen"
-        assert task.key is not None
-        if await store.kv_add(ns, task.key, task.id, ttl=DEDUPE_SECONDS):
-            return True
-        # Our own earlier attempt (a retry of this task) is not a redelivery.
-        return bool(await store.kv_get(ns, task.key) == task.id)
 
     async def _remember(self, inbound: Inbound) -> None:
         """Store the conversation reference by conversation and by person."""

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 import hostline
+from hostline.outbound import PooledTransport
 
 log = logging.getLogger("hostline.telegram")
 
@@ -98,92 +98,31 @@ def _error(method: str, status: int, body: Mapping[str, Any]) -> TelegramError:
     return TelegramPermanentError(method, code, description, **kwargs)
 
 
-class _Tracked(httpx.AsyncByteStream):
-    """A response body that reports when it is closed (its connection is free again)."""
-
-    def __init__(self, inner: Any, done: Any) -> None:
-        self._inner = inner
-        self._done = done
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            if self._done is not None:
-                self._done()
-                self._done = None
-
-
-class _PoolTransport(httpx.AsyncBaseTransport):
-    """Connection pools for one channel; puts the real token into the URL just
-    before a request goes out.
-
-    httpcore scans every connection of a pool for every request, which makes
-    one pool of many connections slow under load (a few hundred requests per
-    second at 64 connections). Several small pools, the least loaded chosen
-    first, keep the cost per request flat; together they hold
-    ``max_connections`` and a request that finds them all busy waits for a
-    connection up to the pool timeout, as with one pool.
-    """
-
-    SHARD = 4
+class _PoolTransport(PooledTransport):
+    """The channel's connection pool; puts the real token into the request
+    target just before it goes on the wire."""
 
     def __init__(self, token: str, max_connections: int, proxy: str | None = None) -> None:
-        self._token = token
-        n = max(1, math.ceil(max_connections / self.SHARD))
-        ssl_context = httpx.create_ssl_context()  # one for all pools: loading CAs is slow
-        self._sizes = [max_connections // n + (1 if i < max_connections % n else 0)
-                       for i in range(n)]
-        self._pools = [httpx.AsyncHTTPTransport(
-            verify=ssl_context, proxy=proxy, limits=httpx.Limits(
-                max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0))
-            for size in self._sizes]
-        self._load = [0] * n
-        self._real: dict[bytes, httpx.URL] = {}  # placeholder path -> real URL (methods)
+        super().__init__(max_connections=max_connections, proxy=proxy)
+        self._token = token.encode()
+        self._real: dict[bytes, bytes] = {}  # placeholder target -> real target (methods)
 
-    def _real_url(self, url: httpx.URL) -> httpx.URL:
-        path = url.raw_path
+    def target(self, request: httpx.Request) -> bytes:
+        path = request.url.raw_path
         real = self._real.get(path)
         if real is None:
-            real = url.copy_with(raw_path=path.replace(_PLACEHOLDER.encode(),
-                                                       self._token.encode(), 1))
+            real = path.replace(_PLACEHOLDER.encode(), self._token, 1)
             if path.startswith(b"/bot") and len(self._real) < 256:
                 self._real[path] = real
         return real
 
-    def __repr__(self) -> str:
-        return f"<_PoolTransport {sum(self._sizes)} connections>"
-
-    @property
-    def in_flight(self) -> int:
-        """Requests holding (or waiting for) a connection now."""
-        return sum(self._load)
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        real = httpx.Request(request.method, self._real_url(request.url),
-                             headers=request.headers, stream=request.stream,
-                             extensions=request.extensions)
-        i = min(range(len(self._pools)), key=lambda k: self._load[k] / self._sizes[k])
-        self._load[i] += 1
-
-        def done() -> None:
-            self._load[i] -= 1
-
-        try:
-            resp = await self._pools[i].handle_async_request(real)
-        except BaseException:
-            done()
-            raise
-        return httpx.Response(resp.status_code, headers=resp.headers,
-                              stream=_Tracked(resp.stream, done), extensions=resp.extensions)
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        if self._proxy is not None:
+            # httpx's own transport sends the URL as it is: swap the token in there.
+            request = httpx.Request(request.method, request.url.copy_with(
+                raw_path=self.target(request)), headers=request.headers,
+                stream=request.stream, extensions=request.extensions)
+        return await super().handle_async_request(request)
 
 
 class BotAPI:
@@ -202,8 +141,9 @@ class BotAPI:
         self.api_base = api_base.rstrip("/")
         self.timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout,
                                      write=write_timeout, pool=pool_timeout)
+        self._transport = _PoolTransport(token, max_connections, proxy)
         self.client = httpx.AsyncClient(
-            base_url=self.api_base, transport=_PoolTransport(token, max_connections, proxy),
+            base_url=self.api_base, transport=self._transport,
             timeout=self.timeout, headers={"user-agent": "hostline-telegram"})
         self._urls: dict[str, httpx.URL] = {}
         self._headers = httpx.Headers({"user-agent": "hostline-telegram", "accept": "*/*",
@@ -242,12 +182,17 @@ class BotAPI:
                 resp = await self.client.post(url, data=data, files=dict(files),
                                               timeout=httpx.Timeout(**timeouts))
             else:
-                # A prepared request skips httpx's per-call URL and header merging.
+                # A prepared request straight to the transport: no per-call URL and
+                # header merging, no redirects or auth to handle for a JSON POST.
                 body = json.dumps({k: v for k, v in (params or {}).items() if v is not None},
                                   ensure_ascii=False, separators=(",", ":")).encode()
                 request = httpx.Request("POST", url, headers=self._headers, content=body,
                                         extensions={"timeout": timeouts})
-                resp = await self.client.send(request)
+                resp = await self._transport.handle_async_request(request)
+                try:
+                    await resp.aread()
+                finally:
+                    await resp.aclose()
         except httpx.PoolTimeout:
             raise TelegramRetryableError(method, 0, "connection pool exhausted") from None
         except httpx.TimeoutException as exc:

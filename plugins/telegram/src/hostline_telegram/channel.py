@@ -52,7 +52,6 @@ log = logging.getLogger("hostline.telegram")
 
 __all__ = ["TelegramChannel"]
 
-SEEN_NS = "telegram-seen"
 OFFSET_NS = "telegram-offset"
 UNREACHABLE_NS = "telegram-unreachable"
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
@@ -293,7 +292,7 @@ class TelegramChannel(hostline.Channel):
         partition = f"{self.name}:{chat}" if chat is not None else ""
         return await self.host.runner.enqueue(
             self.kind_update, {"update": update}, partition=partition,
-            key=f"{self.name}:{update['update_id']}")
+            key=f"{self.name}:{update['update_id']}", remember=self.config.dedupe_ttl)
 
     async def _poll_loop(self) -> None:
         cfg = self.config
@@ -338,8 +337,6 @@ class TelegramChannel(hostline.Channel):
             log.warning("telegram channel %r: dropping a malformed update task %s", self.name,
                         task.id)
             return
-        if not await self._first_time(update["update_id"], task):
-            return
         member = update.get("my_chat_member")
         if isinstance(member, dict):
             await self._on_member(member)
@@ -347,17 +344,6 @@ class TelegramChannel(hostline.Channel):
         message = update.get("message")
         if isinstance(message, dict):
             await self._on_message(message, update["update_id"])
-
-    async def _first_time(self, update_id: int, task: Task) -> bool:
-        """Dedupe that survives restarts; a retry of the same task is not a duplicate."""
-        store = self.host.store
-        key = f"{self.name}:{update_id}"
-        if await store.kv_add(SEEN_NS, key, {"task": task.id}, ttl=self.config.dedupe_ttl):
-            return True
-        # Seen before: by this very task (interrupted, then resumed or retried) or
-        # by an earlier delivery of the same update (a duplicate).
-        seen = await store.kv_get(SEEN_NS, key)
-        return isinstance(seen, dict) and seen.get("task") == task.id
 
     async def _on_member(self, member: dict[str, Any]) -> None:
         chat = _int(_dict(member.get("chat")).get("id"))

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from hostline import (
     Destination,
+    History,
     Host,
     Identity,
     IsolationKeys,
@@ -152,6 +153,40 @@ async def test_corrupt_rows_are_quarantined(tmp_path: Path,
         assert await say(host, "b") == "b|history=1|turns=1"
     assert "quarantined" in caplog.text
     assert db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0] == 2
+
+
+async def test_history_is_decoded_only_when_a_target_reads_it(tmp_path: Path) -> None:
+    async def ignores(request: RunRequest) -> str:
+        return request.text
+
+    async with run_host(make_host(tmp_path, target=counting)) as (host, _):
+        await say(host, "a")
+    db = sqlite3.connect(tmp_path / "state" / "hostline.sqlite3")
+    db.execute("UPDATE history SET message='{not json' WHERE id=1")
+    db.commit()
+    async with run_host(make_host(tmp_path, target=ignores)) as (host, _):
+        turn = await host.begin_turn(channel="test", scope="s", input=[Message.user("b")])
+        assert isinstance(turn.request.history, History)
+        assert "undecoded" in repr(turn.request.history)
+        assert await turn.run() is not None
+    assert db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0] == 0
+    async with run_host(make_host(tmp_path, target=counting)) as (host, _):
+        assert await say(host, "c") == "c|history=3|turns=2"
+    assert db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0] == 1
+
+
+def test_history_sequence_behaviour() -> None:
+    rows = [(1, '{"role":"user","content":[{"type":"text","text":"hi"}]}'),
+            (2, "not json"), (3, '{"role":"assistant","content":[]}')]
+    bad: list[Any] = []
+    h = History(rows, on_error=bad.extend)
+    assert len(h) == 2 and h[0].text == "hi" and h[-1].role == "assistant"
+    assert [m.role for m in h] == ["user", "assistant"]
+    assert [b[0] for b in bad] == [2]
+    assert h == (Message.user("hi"), Message("assistant", ()))
+    request = RunRequest([Message.user("x")], h)
+    assert attrs.evolve(request, channel="c").history is h
+    assert RunRequest([Message.user("x")], [Message.user("y")]).history == (Message.user("y"),)
 
 
 class Routes:

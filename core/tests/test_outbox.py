@@ -239,3 +239,29 @@ async def test_all_linked_fan_out_with_echo(tmp_path: Path) -> None:
         assert r.json()["reply"] == "alone"
         await asyncio.sleep(0.3)
         assert SENT == []
+
+
+async def test_remembered_keys_dedupe_after_the_task_finished(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    await store.open()
+    try:
+        first = await store.enqueue("k", {"n": 1}, key="u:1", remember=60.0)
+        assert first is not None
+        assert await store.enqueue("k", {"n": 1}, key="u:1", remember=60.0) is None
+        [task] = await store.claim("me", 10, 30.0)
+        await store.finish(task.id, "me")
+        # Finished and gone, yet a redelivery of the same key is still a duplicate...
+        assert await store.enqueue("k", {"n": 1}, key="u:1", remember=60.0) is None
+        # ...while a key without memory is free again once its task is done.
+        plain = await store.enqueue("k", {"n": 2}, key="u:2")
+        [task] = await store.claim("me", 10, 30.0)
+        assert task.id == plain
+        await store.finish(task.id, "me")
+        assert await store.enqueue("k", {"n": 2}, key="u:2") is not None
+        # Once the memory expires the key is accepted again.
+        assert await store.enqueue("k", {"n": 3}, key="u:3", remember=0.0) is not None
+        for task in await store.claim("me", 10, 30.0):
+            await store.finish(task.id, "me")
+        assert await store.enqueue("k", {"n": 3}, key="u:3", remember=60.0) is not None
+    finally:
+        await store.close()

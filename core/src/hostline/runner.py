@@ -87,7 +87,8 @@ class Runner:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.handlers: dict[str, Handler] = {}
         self.status: deque[TaskStatus] = deque(maxlen=1000)
-        self._wake = asyncio.Event()
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
@@ -100,7 +101,14 @@ class Runner:
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
-        self._wake.set()
+        self._woken = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _could_claim(self) -> bool:
+        free = self.config.concurrency - len(self._inflight)
+        return free >= max(1, self.config.concurrency // 4) or not self._inflight
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
                       key: str | None = None, delay: float = 0.0,
@@ -111,7 +119,10 @@ class Runner:
                                            delay=delay, remember=remember)
         if task_id is not None:
             self.pending_estimate += 1
-        self._wake.set()
+            if self._could_claim():
+                # A full runner claims when its tasks finish: waking it now
+                # would only cost the webhook path a loop turn.
+                self.wake()
         return task_id
 
     @property
@@ -131,7 +142,7 @@ class Runner:
         cancel the rest and give their leases back so another worker (or the
         next start) takes them."""
         self._stopping = True
-        self._wake.set()
+        self.wake()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,9 +191,17 @@ class Runner:
                 await self._wait_wake()
 
     async def _wait_wake(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
-        self._wake.clear()
+        if self._woken:
+            self._woken = False
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self.config.poll_interval, self.wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._woken = False
 
     async def _heartbeat(self) -> None:
         """Extend the leases of every task in flight, a third of a lease apart
@@ -214,7 +233,8 @@ class Runner:
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
         finally:
             self._inflight.pop(task.id, None)
-            self._wake.set()
+            if self._could_claim():
+                self.wake()
 
     async def _failed(self, task: Task, exc: Exception) -> None:
         retryable = getattr(exc, "retryable", not isinstance(exc, (TypeError, ValueError,

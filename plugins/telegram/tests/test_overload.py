@@ -95,7 +95,8 @@ async def test_idle_chats_leave_nothing_behind(hostline_app: Any, fake: FakeBotA
 
         gc.collect()
         assert await host.store.count_pending() == 0
-        assert len(asyncio.all_tasks()) <= tasks_before
+        # A store flush or a claim may still be finishing: transient, not per chat.
+        await fake.until(lambda: len(asyncio.all_tasks()) <= tasks_before, timeout=5)
         # Connections hold a few events and locks each: bounded by the pool, not by chats.
         grown = count(asyncio.Event) + count(asyncio.Lock) + count(asyncio.Queue) - events_before
         assert grown <= 50, grown

@@ -21,7 +21,7 @@ import math
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -448,7 +448,7 @@ class TelegramChannel(hostline.Channel):
                                     key=f"{self.name}:{update_id}", in_task=False)
             return
         key = f"{self.name}:{update_id}"
-        typing = asyncio.create_task(self._typing(where))
+        typing = _Typing(self._typing, where, self.config.typing_delay)
         try:
             if self.config.stream and self.host.target.can_stream:
                 await self._stream(turn, where, key)
@@ -462,9 +462,7 @@ class TelegramChannel(hostline.Channel):
             else:
                 items = self._items(result) if result is not None else []
         finally:
-            typing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await typing
+            await typing.stop()
         await self._deliver(where, items, key=key, in_task=False)
 
     def _parts(self, text: str, msg: dict[str, Any]) -> list[Any]:
@@ -558,7 +556,6 @@ class TelegramChannel(hostline.Channel):
     async def _typing(self, where: Where) -> None:
         params: dict[str, Any] = {"chat_id": where.chat_id, "action": "typing",
                                   "message_thread_id": where.thread_id}
-        await asyncio.sleep(self.config.typing_delay)
         while True:
             try:
                 await self._call(where, "sendChatAction", params)
@@ -795,3 +792,27 @@ class TelegramChannel(hostline.Channel):
             shown.append(payload)
             where = attrs.evolve(where, reply_to=None)
         return where, last_edit
+
+
+class _Typing:
+    """Starts the typing indicator only if the run takes longer than ``delay``
+    (a timer, not a task: most replies are faster and cost nothing)."""
+
+    def __init__(self, indicator: Callable[[Where], Awaitable[None]], where: Where,
+                 delay: float) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            delay, self._start, indicator, where)
+
+    def _start(self, indicator: Callable[[Where], Awaitable[None]], where: Where) -> None:
+        self._timer = None
+        self._task = asyncio.ensure_future(indicator(where))
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from hostline import (
     Destination,
@@ -265,3 +268,46 @@ async def test_remembered_keys_dedupe_after_the_task_finished(tmp_path: Path) ->
         assert await store.enqueue("k", {"n": 3}, key="u:3", remember=60.0) is not None
     finally:
         await store.close()
+
+
+def test_runner_processes_do_the_queued_work(tmp_path: Path) -> None:
+    with Sink() as sink:
+        path = tmp_path / "hostline.toml"
+        # A poll interval far beyond the waits below: deliveries that arrive
+        # in time were woken by the web process, not found by polling.
+        path.write_text(
+            f'[host]\nstate_dir = "{(tmp_path / "state").as_posix()}"\nshutdown_grace = 5.0\n'
+            "runners = 1\n[host.outbox]\npoll_interval = 60.0\nlease_seconds = 2.0\n"
+            f'[channels.sink]\nplugin = "sinkchannel:SinkChannel"\nsink_url = "{sink.url}"\n')
+        server = ServerProcess(path, env=ENV).start()
+        doorbells = tmp_path / "state" / "runners"
+
+        def runners() -> list[int]:
+            if not doorbells.exists():
+                return []
+            return [int(p.name) for p in doorbells.iterdir() if p.name.isdigit()]
+
+        try:
+            wait_until(runners, timeout=30)
+            [runner] = runners()
+            assert server.proc is not None and runner != server.proc.pid
+
+            def push(i: int) -> None:
+                r = httpx.post(server.url + "/sink/push", json={"text": f"m{i}", "address": "a"})
+                assert r.status_code == 200, r.text
+
+            for i in range(20):
+                push(i)
+            wait_until(lambda: len(sink.records) >= 20, timeout=20)
+            assert {r["pid"] for r in sink.records} == {runner}  # not the web process
+            assert [r["text"] for r in sink.records] == [f"m{i}" for i in range(20)]
+
+            os.kill(runner, signal.SIGKILL)  # serve starts another one
+            wait_until(lambda: any(pid != runner for pid in runners()), timeout=30)
+            for i in range(20, 30):
+                push(i)
+            wait_until(lambda: len({r["text"] for r in sink.records}) >= 30, timeout=30)
+        finally:
+            server.stop()
+        assert {r["text"] for r in sink.records} == {f"m{i}" for i in range(30)}
+        assert runners() == []  # doorbells removed at shutdown

@@ -18,4 +18,6 @@ _config_ = _config(os.environ.get("HOSTLINE_WORKER_CONFIG") or None)
 _bind = os.environ.get("HOSTLINE_WORKER_BIND")
 if _bind:
     _config_ = attrs.evolve(_config_, host=attrs.evolve(_config_.host, bind=_bind))
-app = Host(_config_).app
+_host = Host(_config_)
+_host.role = os.environ.get("HOSTLINE_ROLE", "all")  # "web" beside runner processes
+app = _host.app

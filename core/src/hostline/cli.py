@@ -53,18 +53,42 @@ def _fail(exc: Exception) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
     import attrs
-    from hypercorn.config import Config as HyperConfig
 
     from .host import Host
 
     config = _config(args.config)
     # Command-line overrides go into the config so plugins see the real bind.
-    overrides = {k: v for k, v in (("bind", args.bind), ("workers", args.workers)) if v}
+    overrides = {k: v for k, v in (("bind", args.bind), ("workers", args.workers),
+                                   ("runners", args.runners)) if v is not None}
     if overrides:
         config = attrs.evolve(config, host=attrs.evolve(config.host, **overrides))
+    if config.host.workers < 1 or config.host.runners < 0:
+        raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1 "
+                          "and runners at least 0")
     host = Host(config)
     bind = config.host.bind
     workers = config.host.workers
+    runners = None
+    if config.host.runners:
+        from ._runners import Runners
+
+        host.role = "web"
+        os.environ["HOSTLINE_ROLE"] = "web"  # for Hypercorn's worker processes
+        runners = Runners(args.config, config.host.runners, args.log_level, bind,
+                          grace=config.host.shutdown_grace)
+        runners.start()
+        print(f"hostline: {config.host.runners} runner process(es) do the queued work",
+              file=sys.stderr)
+    try:
+        return _serve(args, host, config, bind, workers)
+    finally:
+        if runners is not None:
+            runners.stop()
+
+
+def _serve(args: argparse.Namespace, host: Any, config: Any, bind: str, workers: int) -> int:
+    from hypercorn.config import Config as HyperConfig
+
     hc = HyperConfig()
     hc.bind = [bind]
     hc.graceful_timeout = host.config.host.shutdown_grace
@@ -88,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def run_one() -> None:
         async with host.lifespan():
-            await serve(host.build_app(lifespan=False), hc, mode="asgi")  # type: ignore[arg-type]
+            await serve(host.build_app(lifespan=False), hc, mode="asgi")
 
     try:
         asyncio.run(run_one())
@@ -224,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "serve the target on every configured channel")
     p.add_argument("--bind", "-b", default=None, help="HOST:PORT (default from [host] bind)")
-    p.add_argument("--workers", "-w", type=int, default=None, help="worker processes")
+    p.add_argument("--workers", "-w", type=int, default=None, help="HTTP worker processes")
+    p.add_argument("--runners", "-r", type=int, default=None,
+                   help="processes that run queued work (turns, replies, pushes); "
+                        "the HTTP workers then only verify, persist and ack")
     p = add("plugins", cmd_plugins, "list installed and enabled plugins")
     p.add_argument("--json", action="store_true")
     add("routes", cmd_routes, "list HTTP routes")

@@ -103,6 +103,11 @@ class HostConfig:
     max_body_bytes: int = 1024 * 1024
     shutdown_grace: float = 10.0
     workers: int = 1
+    #: Processes that only run queued work (turns, replies, pushes); with any,
+    #: the HTTP workers only verify, persist and ack.
+    runners: int = 0
+    #: CPU priority of runner processes relative to the HTTP workers (``nice``).
+    runner_nice: int = 10
     allow_in_process_runner: bool = False
     target_options: dict[str, Any] = attrs.field(factory=dict, repr=_keys_only)
     outbox: OutboxConfig = attrs.field(factory=OutboxConfig)

@@ -188,7 +188,11 @@ class Host:
         self.pm = make_plugin_manager()
         self.channels: dict[str, Channel] = {}
         self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
-        self.runner = Runner(self.store, self.config.host.outbox)
+        self.runner = Runner(self.store, self.config.host.outbox,
+                             wake_dir=self.config.state_dir / "runners")
+        #: ``"all"`` (serve and run), ``"web"`` (serve and queue; runner
+        #: processes do the work) or ``"runner"`` (run queued work, no HTTP).
+        self.role: str = "all"
         links = self.config.host.links
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
@@ -365,7 +369,7 @@ class Host:
             await stack.aclose()
             await self.store.close()
             raise StartupError("start-up failed:\n" + "\n".join(errors))
-        await self.runner.start()
+        await self.runner.start(claim=self.role != "web")
         janitor = asyncio.create_task(self._janitor(), name="hostline-janitor")
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -80,9 +82,14 @@ class TaskStatus:
 class Runner:
     """Claims and runs tasks; two-phase shutdown (stop claiming, drain, release)."""
 
-    def __init__(self, store: Store, config: OutboxConfig) -> None:
+    def __init__(self, store: Store, config: OutboxConfig,
+                 wake_dir: Path | None = None) -> None:
         self.store = store
         self.config = config
+        self.wake_dir = wake_dir
+        self.claiming = True
+        self._beacon: _Beacon | None = None
+        self._notifier: _Notifier | None = None
         self.policy = RetryPolicy(config.max_attempts, config.backoff_initial, config.backoff_max)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.handlers: dict[str, Handler] = {}
@@ -119,7 +126,9 @@ class Runner:
                                            delay=delay, remember=remember)
         if task_id is not None:
             self.pending_estimate += 1
-            if self._could_claim():
+            if self._notifier is not None:
+                self._notifier.notify()
+            elif self._could_claim():
                 # A full runner claims when its tasks finish: waking it now
                 # would only cost the webhook path a loop turn.
                 self.wake()
@@ -130,12 +139,31 @@ class Runner:
         """Tasks running in this process now."""
         return len(self._inflight)
 
-    async def start(self) -> None:
-        """Start the claim loop (pending tasks from before a restart are resumed)."""
+    async def start(self, *, claim: bool = True) -> None:
+        """Start the claim loop (pending tasks from before a restart are resumed).
+
+        With ``claim=False`` (a web process beside runner processes) nothing
+        is claimed here: new tasks wake the runner processes on this state
+        dir, and the queue depth is still counted for ``/readyz``.
+        """
         self._stopping = False
+        self.claiming = claim
         self.pending_estimate = await self.store.count_pending()
-        self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
-        self._beat_task = asyncio.create_task(self._heartbeat(), name="hostline-leases")
+        if claim:
+            if self.wake_dir is not None:
+                self._beacon = await _Beacon.open(self.wake_dir, self.wake)
+            self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
+            self._beat_task = asyncio.create_task(self._heartbeat(), name="hostline-leases")
+        else:
+            if self.wake_dir is not None:
+                self._notifier = _Notifier(self.wake_dir)
+            self._loop_task = asyncio.create_task(self._count_loop(), name="hostline-queue")
+
+    async def _count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                self.pending_estimate = await self.store.count_pending()
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; wait up to ``grace`` seconds for in-flight tasks;
@@ -159,6 +187,12 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat_task
             self._beat_task = None
+        if self._beacon is not None:
+            self._beacon.close()
+            self._beacon = None
+        if self._notifier is not None:
+            self._notifier.close()
+            self._notifier = None
         with contextlib.suppress(Exception):
             await self.store.release(self.owner)
 
@@ -255,3 +289,88 @@ class Runner:
                                     None if delay is None else time.time() + delay)
         self.status.append(TaskStatus(task.id, task.kind, "dead" if delay is None else "retry",
                                       time.time(), error))
+
+
+class _Beacon(asyncio.DatagramProtocol):
+    """A runner process's doorbell: a UDP port on loopback, published as
+    ``<wake_dir>/<pid>``; any datagram wakes the runner (no polling delay for
+    tasks queued by a web process)."""
+
+    def __init__(self, path: Path, wake: Callable[[], None]) -> None:
+        self.path = path
+        self._wake = wake
+        self._transport: asyncio.DatagramTransport | None = None
+
+    @classmethod
+    async def open(cls, wake_dir: Path, wake: Callable[[], None]) -> _Beacon:
+        beacon = cls(wake_dir / str(os.getpid()), wake)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: beacon, local_addr=("127.0.0.1", 0))
+        beacon.publish(transport.get_extra_info("sockname")[1])
+        return beacon
+
+    def publish(self, port: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(self.path)  # readers never see a half-written file
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._wake()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _Notifier:
+    """Rings the runner processes' doorbells, at most once per loop turn."""
+
+    REFRESH = 1.0
+
+    def __init__(self, wake_dir: Path) -> None:
+        self.wake_dir = wake_dir
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self._ports: list[int] = []
+        self._listed = -math.inf
+        self._pending = False
+
+    def notify(self) -> None:
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self) -> None:
+        self._pending = False
+        now = time.monotonic()
+        if now - self._listed > self.REFRESH:
+            self._listed = now
+            self._ports = self._list()
+        for port in self._ports:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(b"!", ("127.0.0.1", port))
+
+    def _list(self) -> list[int]:
+        ports: list[int] = []
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.wake_dir):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    os.kill(int(entry.name), 0)
+                    ports.append(int(Path(entry.path).read_text()))
+                except ProcessLookupError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)  # left by a runner that crashed
+                except (OSError, ValueError):
+                    continue
+        return ports
+
+    def close(self) -> None:
+        self._sock.close()

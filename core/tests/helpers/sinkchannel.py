@@ -8,6 +8,7 @@ to a local sink server, otherwise they are recorded in :data:`SENT`.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import attrs
@@ -58,13 +59,19 @@ class SinkChannel(hostline.Channel):
             reply = await turn.run()
             return JSONResponse({"reply": reply.text if reply else None})
 
-        return [Route("/in", inbound, methods=["POST"])]
+        async def push(request: Request) -> JSONResponse:
+            body = await hostline.read_json(request)
+            ids = await host.push(str(body["text"]),
+                                  to=hostline.Destination(self.name, str(body["address"])))
+            return JSONResponse({"queued": ids})
+
+        return [Route("/in", inbound, methods=["POST"]), Route("/push", push, methods=["POST"])]
 
     @hostline.hookimpl
     async def hostline_push(self, destination: hostline.Destination, message: hostline.Message,
                             key: str) -> Any:
         record = {"channel": self.name, "address": destination.address, "text": message.text,
-                  "role": message.role, "key": key}
+                  "role": message.role, "key": key, "pid": os.getpid()}
         if self.config.sink_url:
             assert self.client is not None
             try:

@@ -206,9 +206,14 @@ class TelegramChannel(hostline.Channel):
                 raise RuntimeError(f"getMe failed: {exc} (check token and api_base)") from None
             self.bot_id = me.get("id")
             self.username = me.get("username")
-            if cfg.set_commands:
+            # A runner process only sends: registering and receiving updates
+            # is the serving process's job.
+            inbound = getattr(self.host, "role", "all") != "runner"
+            if cfg.set_commands and inbound:
                 await self._set_commands()
-            if cfg.mode == "webhook":
+            if not inbound:
+                pass
+            elif cfg.mode == "webhook":
                 await self._set_webhook()
             else:
                 try:

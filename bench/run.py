@@ -164,17 +164,37 @@ class Server:
         except OSError:
             return ""
 
+    def tree(self) -> list[int]:
+        """The serving process and its descendants (runner processes)."""
+        pids, i = [self.pid], 0
+        while i < len(pids):
+            with contextlib.suppress(OSError):
+                for task in os.listdir(f"/proc/{pids[i]}/task"):
+                    kids = Path(f"/proc/{pids[i]}/task/{task}/children").read_text().split()
+                    pids.extend(int(k) for k in kids)
+            i += 1
+        return pids
+
     def rss(self) -> int:
-        """Resident set size of the serving process, bytes (VmRSS)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        """Resident set size of the serving process and its runners, bytes (VmRSS)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        if not total:
+            raise RuntimeError("no VmRSS")
+        return total
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the serving process (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime + stime of the serving process and its runners (all threads)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 # load ------------------------------------------------------------------------
@@ -312,7 +332,7 @@ api_base = "{self.tg.url}"
         port = free_port()
         config = self.hostline_config(name, port)
         cmd = [PY, "-m", "hostline", "serve", "--config", str(config),
-               "--bind", f"127.0.0.1:{port}"]
+               "--bind", f"127.0.0.1:{port}", "--runners", str(self.args.runners)]
         if self.args.log_level:
             cmd[3:3] = ["--log-level", self.args.log_level]
         server = Server(name, cmd, port, self.tmp / name / "server.log")
@@ -622,7 +642,8 @@ stats_dir = "{stats}"
         self.results["settings"] = {
             "duration": a.duration, "rounds": a.rounds, "connections": a.connections,
             "threads": a.threads if self.tool == "wrk" else 1, "warmup": a.warmup,
-            "quick": a.quick, "log_level": a.log_level or "INFO (default)"}
+            "quick": a.quick, "log_level": a.log_level or "INFO (default)",
+            "runners": a.runners}
         log(f"load tool: {info['load_tool']}; {info['cpus']} CPUs; load {loadavg()}; "
             f"state in {self.tmp}")
         try:
@@ -774,7 +795,9 @@ def render(results: dict[str, Any]) -> str:
       f"Load: {m['load_tool']}, {s['connections']} connections"
       f"{', ' + str(s['threads']) + ' thread(s)' if s['threads'] else ''}, "
       f"{s['duration']:g} s per run, best of {s['rounds']} round(s) after a "
-      f"{s['warmup']:g} s warm-up; hostline log level {s['log_level']}. "
+      f"{s['warmup']:g} s warm-up; hostline log level {s['log_level']}, "
+      f"`hostline serve --runners {s.get('runners', 0)}` (one HTTP process"
+      f"{' and ' + str(s.get('runners')) + ' runner process(es) for queued work; server CPU and RSS count them all' if s.get('runners') else ''}). "
       f"Commit {m['commit']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) +
       ". Loopback only; the fakes run in the bench process; the machine is shared, so "
       "absolute numbers are noisy — the ratios are measured back to back in the same run.")
@@ -985,6 +1008,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="longest wait for replies after a load stops, seconds")
     parser.add_argument("--log-level", help="hostline --log-level (default: hostline's)")
+    parser.add_argument("--runners", type=int, default=1,
+                        help="hostline serve --runners (processes for queued work; default 1)")
     parser.add_argument("--profile", action="store_true",
                         help="one extra py-spy-profiled run per scenario (needs py-spy)")
     parser.add_argument("--py-spy", help="path of the py-spy executable")

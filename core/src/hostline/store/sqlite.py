@@ -32,6 +32,7 @@ SCHEMA_VERSION = 2
 #: deep backlog (a partition with more queued than this delays later ones).
 _CLAIM_SCAN = 20_000
 _PURGE_CHUNK = 2000
+_BUSY_MS = 30_000  # how long a write waits for another process's write lock
 _TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys
 
 
@@ -127,7 +128,8 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._flush_handle: asyncio.Handle | None = None
+        self._flush_handle: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._busy_since: float | None = None
         self._checkpointer: _Checkpointer | None = None
 
     def __repr__(self) -> str:
@@ -150,7 +152,7 @@ class SQLiteStore(Store):
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
         db.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -176,7 +178,15 @@ class SQLiteStore(Store):
     async def close(self) -> None:
         if self._db is None:
             return
-        self._flush()
+        while self._batch:  # queued writes first (waiting out another writer's lock)
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+            self._flush()
+            if self._batch:
+                await asyncio.sleep(0.001)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         if self._checkpointer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
             self._checkpointer = None
@@ -223,18 +233,35 @@ class SQLiteStore(Store):
         # step while the loop is busy (measured: group commits of 32 webhook
         # acks took ~10 ms that way, against ~0.5 ms here). A commit in WAL
         # mode with synchronous=NORMAL does not fsync; checkpoints, which do,
-        # run on their own thread and connection.
+        # run on their own thread and connection. The write lock is never
+        # waited for here: while another process holds it, the batch is
+        # retried a millisecond later and the loop keeps serving.
         self._flush_handle = None
-        batch, self._batch = self._batch, []
-        if not batch:
+        if not self._batch:
             return
+        db = self.db
+        try:
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        except sqlite3.OperationalError as exc:
+            now = time.monotonic()
+            if self._busy_since is None:
+                self._busy_since = now
+            if "locked" in str(exc) and now - self._busy_since < _BUSY_MS / 1000:
+                self._flush_handle = asyncio.get_running_loop().call_later(0.001, self._flush)
+                return
+            self._busy_since = None
+            self._fail(self._take(), exc)
+            return
+        self._busy_since = None
+        batch = self._take()
         try:
             results = self._run_batch([op for op, _ in batch])
         except BaseException as exc:
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc if isinstance(exc, Exception)
-                                      else RuntimeError("store write interrupted"))
+            self._fail(batch, exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -248,11 +275,23 @@ class SQLiteStore(Store):
         if self._checkpointer is not None:
             self._checkpointer.nudge()
 
+    def _take(self) -> list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]:
+        batch, self._batch = self._batch, []
+        return batch
+
+    @staticmethod
+    def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_exception(exc if isinstance(exc, Exception)
+                                  else RuntimeError("store write interrupted"))
+
     def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]
                    ) -> list[tuple[bool, Any]]:
         db = self.db
         out: list[tuple[bool, Any]] = []
-        db.execute("BEGIN IMMEDIATE")
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
         try:
             for op in ops:
                 # A savepoint per write: one failing write does not undo the others.
@@ -291,8 +330,13 @@ class SQLiteStore(Store):
         )
 
     def _drop(self, tbl: str, column: str, key: Any, raw: Any, error: str) -> None:
-        self._quarantine(tbl, str(key), raw, error)
-        self._tx(lambda d: d.execute(f"DELETE FROM {tbl} WHERE {column}=?", (key,)))
+        """Move a corrupt row to the quarantine table (a queued write: reads
+        never take the write lock)."""
+        def move(d: sqlite3.Connection) -> None:
+            self._quarantine(tbl, str(key), raw, error)
+            d.execute(f"DELETE FROM {tbl} WHERE {column}=?", (key,))
+
+        self._write_later(move)
 
     # sessions -------------------------------------------------------------
     async def load_session(self, scope: str, history_limit: int
@@ -390,7 +434,7 @@ class SQLiteStore(Store):
             return json.loads(row[0])
         except ValueError as exc:
             self._quarantine("kv", f"{ns}/{key}", row[0], str(exc))
-            self._tx(lambda d: d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key)))
+            self._write_later(lambda d: d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key)))
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:

@@ -671,6 +671,13 @@ stats_dir = "{stats}"
         return self.results
 
 
+def runners_note(runners: int | None) -> str:
+    if not runners:
+        return "one process acks and runs the queued work"
+    return (f"one HTTP process and {runners} runner process(es) for the queued work; "
+            "server CPU and RSS count them all")
+
+
 def machine_info(tool: str) -> dict[str, Any]:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -796,8 +803,7 @@ def render(results: dict[str, Any]) -> str:
       f"{', ' + str(s['threads']) + ' thread(s)' if s['threads'] else ''}, "
       f"{s['duration']:g} s per run, best of {s['rounds']} round(s) after a "
       f"{s['warmup']:g} s warm-up; hostline log level {s['log_level']}, "
-      f"`hostline serve --runners {s.get('runners', 0)}` (one HTTP process"
-      f"{' and ' + str(s.get('runners')) + ' runner process(es) for queued work; server CPU and RSS count them all' if s.get('runners') else ''}). "
+      f"`hostline serve --runners {s.get('runners', 0)}` ({runners_note(s.get('runners'))}). "
       f"Commit {m['commit']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) +
       ". Loopback only; the fakes run in the bench process; the machine is shared, so "
       "absolute numbers are noisy — the ratios are measured back to back in the same run.")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -311,3 +312,30 @@ def test_runner_processes_do_the_queued_work(tmp_path: Path) -> None:
             server.stop()
         assert {r["text"] for r in sink.records} == {f"m{i}" for i in range(30)}
         assert runners() == []  # doorbells removed at shutdown
+
+
+async def test_a_write_waits_out_another_writer_without_blocking_the_loop(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = SQLiteStore(path)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.create_task(store.kv_put("ns", "k", 1))
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not write.done()
+        assert ticks == 20  # the loop kept running meanwhile
+        assert await store.kv_get("ns", "k") is None  # reads are not held up
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 10)
+        assert await store.kv_get("ns", "k") == 1
+    finally:
+        other.close()
+        await store.close()
+    # Checkpoints ran on their own thread; at close the WAL is folded back.
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0

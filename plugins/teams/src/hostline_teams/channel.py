@@ -49,6 +49,7 @@ from hostline import (
     error_response,
     read_json,
 )
+from hostline.outbound import PooledTransport
 
 from .activities import (
     BadActivity,
@@ -173,8 +174,9 @@ class TeamsChannel(hostline.Channel):
         cfg = self.config
         # Every worker may hold a reply and a typing indicator open at once.
         size = cfg.max_connections or self.host.config.host.outbox.concurrency * 2 + 4
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout), limits=limits,
+        # hostline's lean transport: one bounded keep-alive pool, httpx errors.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout),
+                                     transport=PooledTransport(max_connections=size),
                                      follow_redirects=False) as client:
             self.client = client
             self.tokens = TokenProvider(client, cfg.resolved_token_url(), cfg.app_id,

@@ -339,3 +339,20 @@ async def test_a_write_waits_out_another_writer_without_blocking_the_loop(
     # Checkpoints ran on their own thread; at close the WAL is folded back.
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_a_failing_write_does_not_undo_the_others_in_its_commit(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    await store.open()
+    try:
+        results = await asyncio.gather(
+            store.kv_put("ns", "a", 1),
+            store._write(lambda db: db.execute("INSERT INTO no_such_table VALUES (1)")),
+            store.kv_put("ns", "b", 2),
+            return_exceptions=True)
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], sqlite3.OperationalError)
+        assert await store.kv_get("ns", "a") == 1
+        assert await store.kv_get("ns", "b") == 2
+    finally:
+        await store.close()

@@ -97,6 +97,9 @@ class BodyLimitMiddleware:
                     await send_error(send, 413, f"request body is over {self.max_bytes} bytes",
                                 "body_too_large")
                     return
+                # The server holds the body to its declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
         seen = 0
         limit = self.max_bytes
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import random
 import socket
@@ -311,6 +310,7 @@ class _Beacon(asyncio.DatagramProtocol):
 
     def publish(self, port: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _doorbells(self.path.parent)  # drops those of runners that died
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(str(port))
         tmp.replace(self.path)  # readers never see a half-written file
@@ -328,6 +328,25 @@ class _Beacon(asyncio.DatagramProtocol):
             self._transport.close()
 
 
+def _doorbells(wake_dir: Path) -> list[int]:
+    """The doorbell ports of the live runner processes; files left by dead
+    ones are removed."""
+    ports: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(wake_dir):
+            if not entry.name.isdigit():
+                continue
+            try:
+                os.kill(int(entry.name), 0)
+                ports.append(int(Path(entry.path).read_text()))
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            except (OSError, ValueError):
+                continue
+    return ports
+
+
 class _Notifier:
     """Rings the runner processes' doorbells, at most once per loop turn."""
 
@@ -337,8 +356,8 @@ class _Notifier:
         self.wake_dir = wake_dir
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
-        self._ports: list[int] = []
-        self._listed = -math.inf
+        self._ports: list[int] = _doorbells(wake_dir)
+        self._listed = time.monotonic()
         self._pending = False
 
     def notify(self) -> None:
@@ -349,28 +368,12 @@ class _Notifier:
     def _send(self) -> None:
         self._pending = False
         now = time.monotonic()
-        if now - self._listed > self.REFRESH:
+        if not self._ports or now - self._listed > self.REFRESH:
             self._listed = now
-            self._ports = self._list()
+            self._ports = _doorbells(self.wake_dir)
         for port in self._ports:
             with contextlib.suppress(OSError):
                 self._sock.sendto(b"!", ("127.0.0.1", port))
-
-    def _list(self) -> list[int]:
-        ports: list[int] = []
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(self.wake_dir):
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    os.kill(int(entry.name), 0)
-                    ports.append(int(Path(entry.path).read_text()))
-                except ProcessLookupError:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)  # left by a runner that crashed
-                except (OSError, ValueError):
-                    continue
-        return ports
 
     def close(self) -> None:
         self._sock.close()

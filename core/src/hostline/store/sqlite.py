@@ -289,25 +289,38 @@ class SQLiteStore(Store):
     def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]
                    ) -> list[tuple[bool, Any]]:
         db = self.db
-        out: list[tuple[bool, Any]] = []
         if not db.in_transaction:
             db.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
-                # A savepoint per write: one failing write does not undo the others.
-                db.execute("SAVEPOINT w")
-                try:
-                    out.append((True, op(db)))
-                    db.execute("RELEASE w")
-                except Exception as exc:  # noqa: BLE001 - handed back to its caller
-                    db.execute("ROLLBACK TO w")
-                    db.execute("RELEASE w")
-                    out.append((False, exc))
+            try:
+                out: list[tuple[bool, Any]] = [(True, op(db)) for op in ops]
+            except Exception as exc:  # noqa: BLE001 - handed back to its caller
+                db.execute("ROLLBACK")
+                if len(ops) == 1:
+                    return [(False, exc)]
+                # Rare: undo the batch and give every write a savepoint of its
+                # own, so one failing write does not undo the others.
+                db.execute("BEGIN IMMEDIATE")
+                out = [self._isolated(db, op) for op in ops]
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return out
+
+    @staticmethod
+    def _isolated(db: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any]
+                  ) -> tuple[bool, Any]:
+        db.execute("SAVEPOINT w")
+        try:
+            result = op(db)
+        except Exception as exc:  # noqa: BLE001 - handed back to its caller
+            db.execute("ROLLBACK TO w")
+            db.execute("RELEASE w")
+            return (False, exc)
+        db.execute("RELEASE w")
+        return (True, result)
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self.db

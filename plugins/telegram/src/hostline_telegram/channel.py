@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 import hostline
@@ -289,7 +289,7 @@ class TelegramChannel(hostline.Channel):
                           update_id)
             return hostline.error_response(503, "could not persist the update",
                                            code="unavailable", headers={"Retry-After": "1"})
-        return JSONResponse({"ok": True})
+        return Response(_ACK, media_type="application/json")
 
     async def enqueue_update(self, update: dict[str, Any]) -> int | None:
         """Commit one update to the durable queue (idempotent on its update id)."""
@@ -797,6 +797,9 @@ class TelegramChannel(hostline.Channel):
             shown.append(payload)
             where = attrs.evolve(where, reply_to=None)
         return where, last_edit
+
+
+_ACK = b'{"ok":true}'
 
 
 class _Typing:

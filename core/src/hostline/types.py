@@ -93,6 +93,12 @@ Part = Union[TextPart, ImagePart, FilePart]  # noqa: UP007 - a runtime alias on 
 _PART_TYPES: dict[str, type[Any]] = {"text": TextPart, "image": ImagePart, "file": FilePart}
 
 
+def _part_json(part: Part) -> dict[str, Any]:
+    if type(part) is TextPart:  # most parts: skip attrs.asdict's generic walk
+        return {"text": part.text, "type": "text"}
+    return {k: v for k, v in attrs.asdict(part).items() if v is not None}
+
+
 def _parts(value: str | Part | Iterable[Part | str]) -> tuple[Part, ...]:
     if isinstance(value, str):
         return (TextPart(value),)
@@ -131,9 +137,7 @@ class Message:
         """Plain JSON form (parts without ``None`` fields)."""
         return {
             "role": self.role,
-            "content": [
-                {k: v for k, v in attrs.asdict(p).items() if v is not None} for p in self.content
-            ],
+            "content": [_part_json(p) for p in self.content],
         }
 
     @classmethod

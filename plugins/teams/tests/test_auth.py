@@ -190,3 +190,25 @@ async def test_concurrent_first_requests_share_one_key_fetch(bf, teams_toml, hos
         assert {r.status_code for r in await asyncio.gather(*posts)} == {202}
         assert (bf.openid.metadata_requests, bf.openid.keys_requests) == (1, 1)
         await bf.connector.wait_for(10, type="message")
+
+
+async def test_a_verified_token_is_reused_until_it_expires(bf, teams_toml, hostline_app,
+                                                           caplog):
+    caplog.set_level(logging.INFO)
+    async with hostline_app(teams_toml()) as (_host, client):
+        now = time.time()
+        first = bf.message("one")
+        # Valid for about 1.5 s more (the 5-minute clock skew included).
+        token = bf.sign(first, not_before=now - 3600, expires=now - 298.5)
+        assert (await bf.post(client, first, authorization=token)).status_code == 202
+        again = await bf.post(client, bf.message("two"), authorization=token)
+        assert again.status_code == 202
+        # What depends on the activity is checked on every use of the token.
+        moved = {**bf.message("three"), "serviceUrl": "https://evil.example.com/"}
+        refused = await bf.post(client, moved, authorization=token)
+        assert refused.status_code == 401 and "serviceurl claim" in caplog.text
+        await asyncio.sleep(2.0)
+        late = await bf.post(client, bf.message("four"), authorization=token)
+        assert late.status_code == 401 and "token has expired" in caplog.text
+        await bf.connector.wait_for(2, type="message")
+        assert sorted(r.text for r in bf.connector.activities(type="message")) == ["one", "two"]

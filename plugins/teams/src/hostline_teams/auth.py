@@ -212,6 +212,9 @@ class InboundAuthenticator:
         self.app_id = app_id
         self.profiles = tuple(profiles)
         self.clock_skew = clock_skew
+        # The connector reuses one token for about an hour: its RS256 check
+        # is done once. What depends on the activity is checked every time.
+        self._verified: dict[str, tuple[dict[str, Any], IssuerProfile, str, Any]] = {}
 
     def _profile(self, issuer: Any) -> IssuerProfile:
         for profile in self.profiles:
@@ -219,15 +222,8 @@ class InboundAuthenticator:
                 return profile
         raise AuthenticationError("token issuer is not accepted")
 
-    async def authenticate(self, authorization: str | None,
-                           activity: Mapping[str, Any]) -> dict[str, Any]:
-        """The verified claims, or :class:`AuthenticationError` / :class:`KeysUnavailable`."""
-        if not authorization:
-            raise AuthenticationError("no Authorization header")
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("Authorization is not a Bearer token")
+    async def _verify(self, token: str) -> tuple[dict[str, Any], IssuerProfile, str, Any]:
+        """Signature and claims (the expensive part), with the key that verified it."""
         # Only to pick the key set that verifies it; jwt.decode checks everything below.
         header, unverified = _peek(token)
         if header.get("alg") != ALGORITHM:
@@ -261,6 +257,32 @@ class InboundAuthenticator:
             raise AuthenticationError(f"token has no {exc.claim!r} claim") from None
         except jwt.PyJWTError:
             raise AuthenticationError("token is invalid") from None
+        return claims, profile, kid, signing
+
+    async def authenticate(self, authorization: str | None,
+                           activity: Mapping[str, Any]) -> dict[str, Any]:
+        """The verified claims, or :class:`AuthenticationError` / :class:`KeysUnavailable`."""
+        if not authorization:
+            raise AuthenticationError("no Authorization header")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Authorization is not a Bearer token")
+        hit = self._verified.get(token)
+        if hit is not None:
+            claims, profile, kid, signing = hit
+            now = time.time()
+            # Still in its validity window, and its key still in the key set.
+            if not (claims["exp"] > now - self.clock_skew
+                    and claims["nbf"] <= now + self.clock_skew) \
+                    or await profile.keys.get(kid) is not signing:
+                self._verified.pop(token, None)
+                hit = None
+        if hit is None:
+            claims, profile, kid, signing = await self._verify(token)
+            if len(self._verified) >= _VERIFIED_MAX:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (claims, profile, kid, signing)
         if profile.channel:
             service_url = claims.get("serviceurl", claims.get("serviceUrl"))
             if not isinstance(service_url, str) or service_url != activity.get("serviceUrl"):
@@ -274,7 +296,10 @@ class InboundAuthenticator:
             service_url = claims.get("serviceurl", claims.get("serviceUrl"))
             if service_url is not None and service_url != activity.get("serviceUrl"):
                 raise AuthenticationError("serviceurl claim does not match the activity")
-        return claims
+        return dict(claims)  # the cached copy stays as verified
+
+
+_VERIFIED_MAX = 1024  # verified tokens kept (oldest dropped first)
 
 
 def _segment(part: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from .types import (
     AllowlistDecision,
     AuthorizationContext,
     Destination,
+    History,
     Identity,
     IsolationKeys,
     Message,
@@ -60,6 +61,7 @@ from .types import (
     RunRequest,
     RunResult,
     RunUpdate,
+    Session,
     Usage,
 )
 
@@ -440,9 +442,11 @@ class Host:
                          destination: Destination | None = None,
                          options: dict[str, Any] | None = None,
                          isolation: IsolationKeys | None = None,
-                         authorize: bool = True) -> Turn:
+                         authorize: bool = True, fresh: bool = False) -> Turn:
         """Authorize, load the session, apply run hooks: a :class:`Turn` ready to run.
 
+        ``fresh=True`` says the scope was never used before (a new response
+        id, say): the session starts empty without a lookup.
         Raises :class:`hostline.Reject` when the person is not allowed or a
         run hook refuses; its ``reply`` is what to tell them.
         """
@@ -453,8 +457,13 @@ class Host:
                 raise Reject(self._denied_reply(channel), reason=decision.reason)
             if isinstance(decision, LinkRequired):
                 raise Reject(_LINK_PROMPT, reason="link required")
-        session, history = await self.store.load_session(
-            self.session_scope(channel, scope, iso), self.config.host.history_limit)
+        key = self.session_scope(channel, scope, iso)
+        history: Sequence[Message]
+        if fresh:
+            session, history = Session(key, {}), History()
+        else:
+            session, history = await self.store.load_session(key,
+                                                             self.config.host.history_limit)
         spec = self.config.channels.get(channel)
         default_target = ResponseTarget.parse(spec.common.response_target) if spec else None
         request = RunRequest(tuple(input), history, session, identity, channel,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Store, Task
+from .base import JSONText, Store, Task
 from .sqlite import SQLiteStore
 
-__all__ = ["SQLiteStore", "Store", "Task"]
+__all__ = ["JSONText", "SQLiteStore", "Store", "Task"]

@@ -11,6 +11,11 @@ import attrs
 from ..types import Message, Session
 
 
+class JSONText(str):
+    """A value already encoded as JSON: a store writes it as it is (a caller
+    that measured the encoding does not pay for it twice)."""
+
+
 @attrs.frozen
 class Task:
     """A durable unit of work: an inbound update to process or a delivery to send.

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from ..ids import random_hex
 from ..types import History, Message, Session
-from .base import Store, Task
+from .base import JSONText, Store, Task
 
 log = logging.getLogger("hostline.store")
 T = TypeVar("T")
@@ -451,7 +451,7 @@ class SQLiteStore(Store):
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
-        raw = json.dumps(value, separators=(",", ":"))
+        raw = value if type(value) is JSONText else json.dumps(value, separators=(",", ":"))
         exp = None if ttl is None else time.time() + ttl
         await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "

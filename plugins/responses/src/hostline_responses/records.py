@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from hostline import Host, IsolationKeys
+from hostline.store import JSONText
 
 __all__ = ["Records"]
 
@@ -50,14 +51,17 @@ class Records:
             return None
         return rec
 
-    def fits(self, record: dict[str, Any]) -> bool:
-        """Whether ``record`` is within ``max_stored_bytes``."""
-        return len(json.dumps(record, separators=(",", ":"))) <= self.max_bytes
+    def encode(self, record: dict[str, Any]) -> JSONText | None:
+        """``record`` as stored JSON, or ``None`` over ``max_stored_bytes``."""
+        raw = json.dumps(record, separators=(",", ":"))
+        return JSONText(raw) if len(raw) <= self.max_bytes else None
 
-    async def put(self, record: dict[str, Any], iso: IsolationKeys) -> None:
-        """Save a response record (the caller checked :meth:`fits`)."""
+    async def put(self, record: dict[str, Any], iso: IsolationKeys,
+                  encoded: JSONText | None = None) -> None:
+        """Save a response record (the caller checked its size with :meth:`encode`)."""
         rid = record["response"]["id"]
-        await self.host.store.kv_put(self.ns, self._key(f"resp:{rid}", iso), record, self.ttl)
+        await self.host.store.kv_put(self.ns, self._key(f"resp:{rid}", iso),
+                                     encoded if encoded is not None else record, self.ttl)
 
     async def delete(self, response_id: str, iso: IsolationKeys) -> bool:
         """Delete a response and its event log."""

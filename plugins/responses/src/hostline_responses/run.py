@@ -190,7 +190,7 @@ class ResponseRun:
         self.turn = await self.host.begin_turn(
             channel=self.channel.name, scope=self.scope or f"resp:{self.id}",
             input=[input_item_to_message(i) for i in self.input], identity=self.identity,
-            options=self.options, isolation=self.iso)
+            options=self.options, isolation=self.iso, fresh=self.scope is None)
 
     # outcome --------------------------------------------------------------
     def _finish(self, status: str, output: list[dict[str, Any]], result: RunResult | None,
@@ -392,7 +392,8 @@ class ResponseRun:
                     self.response["status"] = "cancelled"
                     self.response["completed_at"] = None
         record = self.record()
-        if not self.records.fits(record):
+        encoded = self.records.encode(record)
+        if encoded is None:
             log.warning("response %s is over max_stored_bytes; not stored", self.id)
             if not self.response.get("background"):
                 self.response["store"] = False
@@ -404,5 +405,6 @@ class ResponseRun:
                                                  "stored responses."}
             self.state = None
             record = self.record()
-        await self.records.put(record, self.iso)
+            encoded = None
+        await self.records.put(record, self.iso, encoded)
         self.stored = True

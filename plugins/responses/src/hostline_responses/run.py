@@ -59,6 +59,7 @@ class ResponseRun:
         self.identity = identity
         self.seq = seq
         self.scope = scope
+        self.fresh = False  # a session nobody used yet: nothing to load
         self.partition = partition
         self.turn: Turn | None = None
         self.state: dict[str, Any] | None = None
@@ -128,6 +129,7 @@ class ResponseRun:
         prev_id = self.response.get("previous_response_id")
         if not prev_id:
             self.scope = f"resp:{self.id}"
+            self.fresh = True
             return
         prev = await self.records.get(prev_id, self.iso)
         if prev is None:
@@ -190,7 +192,7 @@ class ResponseRun:
         self.turn = await self.host.begin_turn(
             channel=self.channel.name, scope=self.scope or f"resp:{self.id}",
             input=[input_item_to_message(i) for i in self.input], identity=self.identity,
-            options=self.options, isolation=self.iso, fresh=self.scope is None)
+            options=self.options, isolation=self.iso, fresh=self.fresh)
 
     # outcome --------------------------------------------------------------
     def _finish(self, status: str, output: list[dict[str, Any]], result: RunResult | None,

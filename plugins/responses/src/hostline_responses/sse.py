@@ -64,20 +64,65 @@ class EventStream:
                 return
 
     async def _pump(self, send: Any) -> bool:
-        """Send every event; ``True`` when the stream ended normally."""
-        events = self.events
+        """Send every event; ``True`` when the stream ended normally.
+
+        Events the producer makes back to back (without waiting in between,
+        like the opening and closing events of a response) go out as one body
+        message: one write through the server instead of one per event.
+        """
+        loop = asyncio.get_running_loop()
+        frames: list[bytes] = []
+        waiting: list[asyncio.Future[None]] = []  # the sender, or a producer held back
+        finished = False
+
+        def wake() -> None:
+            while waiting:
+                fut = waiting.pop()
+                if not fut.done():
+                    fut.set_result(None)
+
+        async def produce() -> None:
+            nonlocal finished
+            events = self.events
+            try:
+                async for event in events:
+                    frames.append(encode(event))
+                    wake()
+                    if len(frames) >= _MAX_FRAMES:  # a slow client: wait for the sender
+                        fut = loop.create_future()
+                        waiting.append(fut)
+                        await fut
+            except Exception:
+                log.exception("streaming a response failed")
+            finally:
+                finished = True
+                wake()
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        producer = asyncio.create_task(produce())
         try:
-            async for event in events:
-                try:
-                    await send({"type": "http.response.body", "body": encode(event),
-                                "more_body": True})
-                except Exception:  # noqa: BLE001 - the client is gone; stop producing
-                    return False
-            return True
-        except Exception:
-            log.exception("streaming a response failed")
-            return True
+            while True:
+                if not frames and not finished:
+                    fut = loop.create_future()
+                    waiting.append(fut)
+                    await fut
+                if frames:
+                    body = b"".join(frames)
+                    frames.clear()
+                    wake()  # a producer held back may go on
+                    try:
+                        await send({"type": "http.response.body", "body": body,
+                                    "more_body": True})
+                    except Exception:  # noqa: BLE001 - the client is gone; stop producing
+                        return False
+                elif finished:
+                    return True
         finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+
+_MAX_FRAMES = 256  # events buffered before the producer waits for the client

@@ -55,6 +55,10 @@ class Runners:
             for i, proc in enumerate(self._procs):
                 if proc is None or proc.poll() is None or self._stopping.is_set():
                     continue
+                if proc.returncode == 0:
+                    # Asked to stop (Ctrl-C reaches the whole process group): not a crash.
+                    self._procs[i] = None
+                    continue
                 now = time.monotonic()
                 # One that keeps failing at start-up is retried less and less often.
                 if now - self._started[i] > 30:

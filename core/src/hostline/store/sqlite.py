@@ -80,7 +80,6 @@ class _Checkpointer:
     connection, so the fsync a checkpoint needs never stalls the event loop.
     (Every connection of hostline's turns SQLite's automatic checkpoints off.)"""
 
-    PAGES = 1000  # as SQLite's default wal_autocheckpoint
     PERIOD = 1.0
 
     def __init__(self, path: Path) -> None:
@@ -136,6 +135,7 @@ class SQLiteStore(Store):
         return f"SQLiteStore({str(self.path)!r})"
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read now, on the loop's thread (WAL readers never wait for a writer)."""
         if self._db is None:
             raise RuntimeError("store is not open")
         return fn(*args)
@@ -199,9 +199,14 @@ class SQLiteStore(Store):
             raise RuntimeError("store is not open")
         return self._db
 
-    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a read now (WAL readers never wait for a writer)."""
-        return op(self.db)
+    def _queue(self, op: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
+        """Add ``op`` to the next group commit; its future gets the result."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._batch.append((op, fut))
+        if self._flush_handle is None:
+            self._flush_handle = loop.call_soon(self._flush)
+        return fut
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` in a write transaction, committed together with every
@@ -209,23 +214,12 @@ class SQLiteStore(Store):
         under load many webhook acks share one commit."""
         if self._db is None:
             raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._batch.append((op, fut))
-        if self._flush_handle is None:
-            self._flush_handle = loop.call_soon(self._flush)
-        return await fut  # type: ignore[no-any-return]
+        return await self._queue(op)  # type: ignore[no-any-return]
 
     def _write_later(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         """Queue a write nobody waits for (failures are logged)."""
-        if self._db is None:
-            return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        fut.add_done_callback(_log_failure)
-        self._batch.append((op, fut))
-        if self._flush_handle is None:
-            self._flush_handle = loop.call_soon(self._flush)
+        if self._db is not None:
+            self._queue(op).add_done_callback(_log_failure)
 
     def _flush(self) -> None:
         # On the event loop's thread, on purpose: SQLite releases the GIL for
@@ -288,9 +282,8 @@ class SQLiteStore(Store):
 
     def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]
                    ) -> list[tuple[bool, Any]]:
+        """Run ``ops`` in the transaction :meth:`_flush` began, and commit."""
         db = self.db
-        if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
         try:
             try:
                 out: list[tuple[bool, Any]] = [(True, op(db)) for op in ops]
@@ -322,19 +315,6 @@ class SQLiteStore(Store):
         db.execute("RELEASE w")
         return (True, result)
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db = self.db
-        if db.in_transaction:
-            return fn(db)  # inside a batch: its savepoint covers this
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            out = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return out
-
     def _quarantine(self, tbl: str, key: str, raw: Any, error: str) -> None:
         log.warning("quarantined a corrupt %s row %r: %s", tbl, key, error)
         self.db.execute(
@@ -354,18 +334,15 @@ class SQLiteStore(Store):
     # sessions -------------------------------------------------------------
     async def load_session(self, scope: str, history_limit: int
                            ) -> tuple[Session, Sequence[Message]]:
-        session, rows = await self._read(lambda db: self._load_session(scope, history_limit))
+        session, rows = await self._call(self._load_session, scope, history_limit)
         if not rows:
             return session, History()
         loop = asyncio.get_running_loop()
 
         def quarantine(bad: list[tuple[Any, str, str]]) -> None:
             # Found while a target reads the history, maybe on another thread.
-            def move(d: sqlite3.Connection) -> None:
-                for hid, raw, err in bad:
-                    self._quarantine("history", str(hid), raw, err)
-                    d.execute("DELETE FROM history WHERE id=?", (hid,))
-            loop.call_soon_threadsafe(self._write_later, move)
+            for hid, raw, err in bad:
+                loop.call_soon_threadsafe(self._drop, "history", "id", hid, raw, err)
 
         return session, History(rows, on_error=quarantine)
 
@@ -436,7 +413,7 @@ class SQLiteStore(Store):
 
     # key-value --------------------------------------------------------------
     async def kv_get(self, ns: str, key: str) -> Any | None:
-        return await self._read(lambda db: self._kv_get(ns, key))
+        return await self._call(self._kv_get, ns, key)
 
     def _kv_get(self, ns: str, key: str) -> Any | None:
         row = self.db.execute("SELECT value, expires_at FROM kv WHERE ns=? AND key=?",

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     """One runner process (started by :class:`Runners`)."""
     import attrs
 
-    from .cli import _config
+    from .cli import _config, setup_logging
     from .host import Host
 
     parser = argparse.ArgumentParser(prog="hostline-runner")
@@ -98,10 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind", default=None)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+    setup_logging(args.log_level)
     config = _config(args.config)
     if args.bind:
         config = attrs.evolve(config, host=attrs.evolve(config.host, bind=args.bind))

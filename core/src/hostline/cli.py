@@ -66,29 +66,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1 "
                           "and runners at least 0")
     host = Host(config)
-    bind = config.host.bind
-    workers = config.host.workers
     runners = None
     if config.host.runners:
         from ._runners import Runners
 
         host.role = "web"
         os.environ["HOSTLINE_ROLE"] = "web"  # for Hypercorn's worker processes
-        runners = Runners(args.config, config.host.runners, args.log_level, bind,
+        runners = Runners(args.config, config.host.runners, args.log_level, config.host.bind,
                           grace=config.host.shutdown_grace)
         runners.start()
         print(f"hostline: {config.host.runners} runner process(es) do the queued work",
               file=sys.stderr)
     try:
-        return _serve(args, host, config, bind, workers)
+        return _serve(args, host)
     finally:
         if runners is not None:
             runners.stop()
 
 
-def _serve(args: argparse.Namespace, host: Any, config: Any, bind: str, workers: int) -> int:
+def _serve(args: argparse.Namespace, host: Any) -> int:
     from hypercorn.config import Config as HyperConfig
 
+    bind, workers = host.config.host.bind, host.config.host.workers
     hc = HyperConfig()
     hc.bind = [bind]
     hc.graceful_timeout = host.config.host.shutdown_grace
@@ -268,14 +267,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hostline`` command. Exit code 2 on config or plugin errors."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
+def setup_logging(level: str) -> None:
+    """Log format and level of every hostline process (serving and runners)."""
+    logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Client libraries log a line per outbound call at INFO: one per reply.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hostline`` command. Exit code 2 on config or plugin errors."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
     try:
         return int(args.fn(args))
     except (ConfigError, PluginError, HostlineError) as exc:

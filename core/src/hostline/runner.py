@@ -86,7 +86,6 @@ class Runner:
         self.store = store
         self.config = config
         self.wake_dir = wake_dir
-        self.claiming = True
         self._beacon: _Beacon | None = None
         self._notifier: _Notifier | None = None
         self.policy = RetryPolicy(config.max_attempts, config.backoff_initial, config.backoff_max)
@@ -98,6 +97,7 @@ class Runner:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
+        self._count_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.pending_estimate = 0
 
@@ -113,6 +113,7 @@ class Runner:
             waiter.set_result(None)
 
     def _could_claim(self) -> bool:
+        # Under load, claim in batches rather than once per finished task.
         free = self.config.concurrency - len(self._inflight)
         return free >= max(1, self.config.concurrency // 4) or not self._inflight
 
@@ -146,19 +147,18 @@ class Runner:
         dir, and the queue depth is still counted for ``/readyz``.
         """
         self._stopping = False
-        self.claiming = claim
         self.pending_estimate = await self.store.count_pending()
+        self._count_task = asyncio.create_task(self._count_loop(), name="hostline-queue")
         if claim:
             if self.wake_dir is not None:
                 self._beacon = await _Beacon.open(self.wake_dir, self.wake)
             self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
             self._beat_task = asyncio.create_task(self._heartbeat(), name="hostline-leases")
-        else:
-            if self.wake_dir is not None:
-                self._notifier = _Notifier(self.wake_dir)
-            self._loop_task = asyncio.create_task(self._count_loop(), name="hostline-queue")
+        elif self.wake_dir is not None:
+            self._notifier = _Notifier(self.wake_dir)
 
     async def _count_loop(self) -> None:
+        # Other processes on the state dir enqueue and finish too: recount.
         while True:
             await asyncio.sleep(1.0)
             with contextlib.suppress(Exception):
@@ -170,22 +170,17 @@ class Runner:
         next start) takes them."""
         self._stopping = True
         self.wake()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        await _cancel(self._loop_task)
+        self._loop_task = None
         if self._inflight:
             _, pending = await asyncio.wait(list(self._inflight.values()), timeout=grace)
             for t in pending:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
-        if self._beat_task is not None:
-            self._beat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat_task
-            self._beat_task = None
+        await _cancel(self._beat_task)
+        await _cancel(self._count_task)
+        self._beat_task = self._count_task = None
         if self._beacon is not None:
             self._beacon.close()
             self._beacon = None
@@ -197,20 +192,11 @@ class Runner:
 
     async def _loop(self) -> None:
         kinds = list(self.handlers)
-        batch = max(1, self.config.concurrency // 4)
-        counted = 0.0
         while not self._stopping:
-            now = time.monotonic()
-            if now - counted > 1.0:
-                # Other processes on the state dir enqueue and finish too: recount.
-                counted = now
-                with contextlib.suppress(Exception):
-                    self.pending_estimate = await self.store.count_pending()
-            free = self.config.concurrency - len(self._inflight)
-            if free <= 0 or not kinds or (self._inflight and free < batch):
-                # Under load, claim in batches rather than once per finished task.
+            if not kinds or not self._could_claim():
                 await self._wait_wake()
                 continue
+            free = self.config.concurrency - len(self._inflight)
             try:
                 tasks = await self.store.claim(self.owner, free, self.config.lease_seconds, kinds)
             except Exception:
@@ -288,6 +274,13 @@ class Runner:
                                     None if delay is None else time.time() + delay)
         self.status.append(TaskStatus(task.id, task.kind, "dead" if delay is None else "retry",
                                       time.time(), error))
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class _Beacon(asyncio.DatagramProtocol):

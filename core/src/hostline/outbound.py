@@ -248,7 +248,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     def target(self, request: httpx.Request) -> bytes:
         """The request target sent on the wire (path and query); subclasses
-        may rewrite it below everything that logs or raises."""
+        may rewrite it below everything that logs or raises (through a proxy
+        too)."""
         return request.url.raw_path
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -259,6 +260,12 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._proxy is not None:
+            target = self.target(request)
+            if target != request.url.raw_path:
+                # httpx's transport sends the URL as it is: rewrite it there.
+                request = httpx.Request(request.method, request.url.copy_with(raw_path=target),
+                                        headers=request.headers, stream=request.stream,
+                                        extensions=request.extensions)
             return await self._proxy.handle_async_request(request)
         url = request.url
         scheme = url.raw_scheme

@@ -116,14 +116,6 @@ class _PoolTransport(PooledTransport):
                 self._real[path] = real
         return real
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._proxy is not None:
-            # httpx's own transport sends the URL as it is: swap the token in there.
-            request = httpx.Request(request.method, request.url.copy_with(
-                raw_path=self.target(request)), headers=request.headers,
-                stream=request.stream, extensions=request.extensions)
-        return await super().handle_async_request(request)
-
 
 class BotAPI:
     """Calls Bot API methods; one instance (one connection pool) per channel.

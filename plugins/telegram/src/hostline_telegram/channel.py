@@ -208,21 +208,8 @@ class TelegramChannel(hostline.Channel):
             self.username = me.get("username")
             # A runner process only sends: registering and receiving updates
             # is the serving process's job.
-            inbound = getattr(self.host, "role", "all") != "runner"
-            if cfg.set_commands and inbound:
-                await self._set_commands()
-            if not inbound:
-                pass
-            elif cfg.mode == "webhook":
-                await self._set_webhook()
-            else:
-                try:
-                    await self.api.call("deleteWebhook",
-                                        {"drop_pending_updates": cfg.drop_pending_updates})
-                except TelegramError as exc:
-                    raise RuntimeError(f"deleteWebhook failed: {exc}") from None
-                self._poller = asyncio.create_task(self._poll_loop(),
-                                                   name=f"hostline-telegram-poll-{self.name}")
+            if self.host.role != "runner":
+                await self._start_inbound()
             log.info("telegram channel %r: @%s, %s mode", self.name, self.username, cfg.mode)
             yield
         finally:
@@ -233,6 +220,22 @@ class TelegramChannel(hostline.Channel):
                 self._poller = None
             await self.api.aclose()
             self._api = None
+
+    async def _start_inbound(self) -> None:
+        """Commands, then the webhook or the polling loop."""
+        cfg = self.config
+        if cfg.set_commands:
+            await self._set_commands()
+        if cfg.mode == "webhook":
+            await self._set_webhook()
+            return
+        try:
+            await self.api.call("deleteWebhook",
+                                {"drop_pending_updates": cfg.drop_pending_updates})
+        except TelegramError as exc:
+            raise RuntimeError(f"deleteWebhook failed: {exc}") from None
+        self._poller = asyncio.create_task(self._poll_loop(),
+                                           name=f"hostline-telegram-poll-{self.name}")
 
     async def _set_commands(self) -> None:
         commands = await self.host.commands()

@@ -151,8 +151,15 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
         except Exception as exc:  # noqa: BLE001 - any import failure is a config error
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None
-        if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
-            obj = obj(**_factory_kwargs(obj, options, state_dir))
+        if callable(obj) and getattr(obj, "__hostline_factory__", False):
+            # A factory marked so is called with its options (none is fine).
+            try:
+                obj = obj(**_factory_kwargs(obj, options, state_dir))
+            except ConfigError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a factory may raise anything
+                raise ConfigError(f"{source}: [host.target_options]: target {spec!r} "
+                                  f"refused its options: {type(exc).__name__}: {exc}") from None
         return Target(spec, obj)
     ep = entry_points.get(spec)
     if ep is None:

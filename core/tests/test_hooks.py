@@ -25,6 +25,7 @@ from hostline import (
     DeliveryReceipt,
     Denied,
     Destination,
+    Feedback,
     Host,
     Identity,
     Message,
@@ -295,3 +296,25 @@ async def test_an_exception_passes_through_wrappers_that_do_not_catch_it(tmp_pat
         with pytest.raises(RuntimeError, match="boom"):
             await host.begin_turn(channel="c", scope="s", input=[Message.user("x")])
     assert seen == ["RuntimeError"]
+
+
+async def test_feedback_wrapper_and_failing_implementation(tmp_path: Path) -> None:
+    log = Log()
+    got: list[str] = []
+
+    class Records:
+        @hookimpl
+        async def hostline_feedback(self, feedback: Feedback) -> None:
+            got.append(feedback.rating)
+
+    class Fails:
+        @hookimpl(tryfirst=True)
+        def hostline_feedback(self, feedback: Feedback) -> None:
+            raise RuntimeError("metrics down")
+
+    host = make_host(tmp_path, plugins=[Records(), Fails(),
+                                        wrapper_plugin(log, "hostline_feedback")])
+    async with run_host(host):
+        taken = await host.feedback(Feedback("c", "positive", answer="42"))
+    assert (taken, got) == (1, ["positive"])
+    assert log.calls == ["wrapper:before", "wrapper:after:list0"]

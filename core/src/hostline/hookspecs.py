@@ -135,9 +135,10 @@ def hostline_push(destination: Destination, message: Message, host: Host, key: s
     (and non-channel plugins, which may answer for any destination). Return
     a :class:`hostline.DeliveryReceipt`. ``key`` is an idempotency key stable
     across retries of one delivery, for channels whose API can deduplicate.
-    Raise :class:`hostline.RetryableDeliveryError` for transient failures and :class:`hostline.PermanentDeliveryError` for
-    destinations that cannot be reached; the outbox retries or dead-letters.
-    Called from the outbox worker, never on the request path.
+    Raise :class:`hostline.RetryableDeliveryError` for transient failures
+    and :class:`hostline.PermanentDeliveryError` for destinations that
+    cannot be reached; the outbox retries or dead-letters. Called from the
+    outbox worker, never on the request path.
     """
 
 

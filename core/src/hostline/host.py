@@ -598,14 +598,17 @@ class Host:
         implementations took it without error.
         """
         self.metrics[f"feedback:{feedback.rating}"] += 1
-        ok = 0
-        for impl in self._impls("hostline_feedback"):
-            try:
-                await _await_maybe(self._call(impl, feedback=feedback, host=self))
-                ok += 1
-            except Exception:
-                log.warning("hostline_feedback in %s failed", impl.plugin_name, exc_info=True)
-        return ok
+        taken: list[str] = []
+
+        def took(impl: Any, value: Any) -> None:
+            taken.append(impl.plugin_name)
+
+        def failed(impl: Any, exc: BaseException) -> None:
+            log.warning("hostline_feedback in %s failed", impl.plugin_name, exc_info=exc)
+
+        await self.hooks.collect("hostline_feedback", each=took, on_error=failed,
+                                 feedback=feedback, host=self)
+        return len(taken)
 
     # authorization ----------------------------------------------------------
     def _denied_reply(self, channel: str) -> str:

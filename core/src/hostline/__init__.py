@@ -5,6 +5,7 @@ Plugins import only names re-exported here.
 
 from __future__ import annotations
 
+from . import markdown
 from .auth import (
     AllOf,
     AllowAll,
@@ -45,6 +46,7 @@ from .types import (
     AuthorizationContext,
     DeliveryReceipt,
     Destination,
+    Feedback,
     FilePart,
     History,
     Identity,
@@ -84,6 +86,7 @@ __all__ = [
     "DeliveryReceipt",
     "Denied",
     "Destination",
+    "Feedback",
     "FilePart",
     "History",
     "Host",
@@ -129,6 +132,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "markdown",
     "random_hex",
     "read_json",
     "safe_state_path",

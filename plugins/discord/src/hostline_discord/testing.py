@@ -320,27 +320,32 @@ class FakeDiscordAPI:
         with self._lock:
             return self._dms.get(str(user_id))
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until truthy; raise ``AssertionError`` after ``timeout``."""
+    @staticmethod
+    def _polls(timeout: float) -> Any:
+        """Yields until ``timeout`` has passed, then raises ``AssertionError``."""
         deadline = time.monotonic() + timeout
         while True:
+            yield
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+        """Poll ``predicate`` until truthy; raise ``AssertionError`` after ``timeout``."""
+        for _ in self._polls(timeout):
             value = predicate()
             if value:
                 return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
             time.sleep(0.02)
+        raise AssertionError("unreachable")
 
     async def until(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
         """:meth:`wait_for` for async tests."""
-        deadline = time.monotonic() + timeout
-        while True:
+        for _ in self._polls(timeout):
             value = predicate()
             if value:
                 return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
             await asyncio.sleep(0.02)
+        raise AssertionError("unreachable")
 
     # injection --------------------------------------------------------------
     def add_channel(self, channel_id: str) -> None:

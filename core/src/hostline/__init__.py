@@ -18,6 +18,16 @@ from .auth import (
     NativeIdAllowlist,
 )
 from .config import Config, Secret, load_config, secret
+from .credentials import (
+    ApiKey,
+    ApiKeys,
+    bearer_token,
+    check_api_keys,
+    check_open_channel,
+    is_loopback_bind,
+    is_loopback_client,
+    key_fingerprint,
+)
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -36,6 +46,7 @@ from .http import BadRequest, error_response, read_json
 from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
 from .plugins import Channel
 from .runner import RetryPolicy
 from .store import SQLiteStore, Store, Task
@@ -71,6 +82,8 @@ __all__ = [
     "Allowlist",
     "AllowlistDecision",
     "AnyOf",
+    "ApiKey",
+    "ApiKeys",
     "AuthorizationContext",
     "BadRequest",
     "CallableAllowlist",
@@ -92,6 +105,7 @@ __all__ = [
     "IdentityLinker",
     "ImagePart",
     "InvalidIsolationKey",
+    "InvalidToken",
     "IsolationKeys",
     "LinkChallenge",
     "LinkPolicy",
@@ -101,6 +115,7 @@ __all__ = [
     "LinkedIdentity",
     "Message",
     "NativeIdAllowlist",
+    "OAuthResourceServer",
     "OneTimeCodeLinker",
     "Part",
     "PermanentDeliveryError",
@@ -122,12 +137,19 @@ __all__ = [
     "Target",
     "Task",
     "TextPart",
+    "TokenInfo",
     "Turn",
     "Usage",
+    "bearer_token",
+    "check_api_keys",
+    "check_open_channel",
     "current_isolation",
     "error_response",
     "hookimpl",
     "hookspec",
+    "is_loopback_bind",
+    "is_loopback_client",
+    "key_fingerprint",
     "load_config",
     "random_hex",
     "read_json",

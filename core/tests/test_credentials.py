@@ -1,4 +1,4 @@
-"""API keys, the loopback default and the OAuth resource server (hostline.credentials, hostline.oauth)."""
+"""API keys, the loopback default and the OAuth resource server."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ Plugins import only names re-exported here.
 
 from __future__ import annotations
 
+from . import markdown
 from .auth import (
     AllOf,
     AllowAll,
@@ -153,6 +154,7 @@ __all__ = [
     "is_loopback_client",
     "key_fingerprint",
     "load_config",
+    "markdown",
     "random_hex",
     "read_json",
     "safe_state_path",

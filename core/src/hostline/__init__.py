@@ -35,6 +35,16 @@ from .host import Command, CommandContext, Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
 from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
+from .json_boundary import (
+    MAX_JSON_DEPTH,
+    InvalidJSON,
+    JSONResponse,
+    decode_json,
+    decode_stored_json,
+    encode_json,
+    encode_json_bytes,
+    scrub_json,
+)
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .plugins import Channel
 from .runner import RetryPolicy
@@ -65,6 +75,7 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "AllOf",
     "AllowAll",
     "Allowed",
@@ -92,7 +103,9 @@ __all__ = [
     "IdentityLinker",
     "ImagePart",
     "InvalidIsolationKey",
+    "InvalidJSON",
     "IsolationKeys",
+    "JSONResponse",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
@@ -125,6 +138,10 @@ __all__ = [
     "Turn",
     "Usage",
     "current_isolation",
+    "decode_json",
+    "decode_stored_json",
+    "encode_json",
+    "encode_json_bytes",
     "error_response",
     "hookimpl",
     "hookspec",
@@ -132,5 +149,6 @@ __all__ = [
     "random_hex",
     "read_json",
     "safe_state_path",
+    "scrub_json",
     "secret",
 ]

@@ -37,6 +37,11 @@ _BUSY_MS = 30_000  # how long a write waits for another process's write lock
 _TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys
 
 
+def _encode(value: Any) -> str:
+    # ASCII, as rows were always written (erasure searches both forms anyway).
+    return encode_json(value, ensure_ascii=True)
+
+
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.warning("a background store write failed: %s", fut.exception())
@@ -378,10 +383,10 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
                         *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
-        state = encode_json(session.state)
-        rows = [encode_json(m.to_json()) for m in messages]
+        state = _encode(session.state)
+        rows = [_encode(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        kv_rows = [(ns, k, encode_json(v)) for ns, k, v in records]
+        kv_rows = [(ns, k, _encode(v)) for ns, k, v in records]
 
         def tx(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -434,7 +439,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
-        raw = value if type(value) is JSONText else encode_json(value)
+        raw = value if type(value) is JSONText else _encode(value)
         exp = None if ttl is None else time.time() + ttl
         await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
@@ -442,7 +447,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             "expires_at=excluded.expires_at", (ns, key, raw, exp)))
 
     async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
-        raw = encode_json(value)
+        raw = _encode(value)
         now = time.time()
         exp = None if ttl is None else now + ttl
 
@@ -502,7 +507,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     # links ----------------------------------------------------------------
     async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
-        raw = encode_json(identity)
+        raw = _encode(identity)
         await self._write(lambda db: db.execute(
             "INSERT INTO links (identity, user_id, data, linked_at) VALUES (?,?,?,?) "
             "ON CONFLICT(identity) DO UPDATE SET user_id=excluded.user_id, data=excluded.data, "
@@ -551,7 +556,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
                       key: str | None = None, delay: float = 0.0,
                       remember: float | None = None) -> int | None:
-        raw = encode_json(payload)
+        raw = _encode(payload)
         now = time.time()
         # An unpartitioned task gets a partition of its own: nothing orders it.
         partition = partition or f"~{random_hex()}"

@@ -12,12 +12,14 @@ from .auth import (
     Allowed,
     Allowlist,
     AnyOf,
+    AuthorizationResult,
     CallableAllowlist,
     Denied,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
 )
+from .commands import Command, CommandContext
 from .config import Config, Secret, load_config, secret
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
@@ -32,9 +34,8 @@ from .errors import (
     RetryableDeliveryError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Command, CommandContext, Host, StartupError, Turn
+from .host import Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
-from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
 from .json_boundary import (
     MAX_JSON_DEPTH,
@@ -47,9 +48,10 @@ from .json_boundary import (
     scrub_json,
 )
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import SQLiteStore, Store, Task
+from .store import JSONText, SQLiteStore, Store, Task
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -85,6 +87,7 @@ __all__ = [
     "AllowlistDecision",
     "AnyOf",
     "AuthorizationContext",
+    "AuthorizationResult",
     "BadRequest",
     "CallableAllowlist",
     "Channel",
@@ -109,6 +112,7 @@ __all__ = [
     "InvalidJSON",
     "IsolationKeys",
     "JSONResponse",
+    "JSONText",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
@@ -121,6 +125,7 @@ __all__ = [
     "Part",
     "PermanentDeliveryError",
     "PluginError",
+    "PooledTransport",
     "Reject",
     "ResponseContext",
     "ResponseTarget",
@@ -150,7 +155,6 @@ __all__ = [
     "hookspec",
     "load_config",
     "markdown",
-    "random_hex",
     "read_json",
     "safe_state_path",
     "scrub_json",

@@ -13,8 +13,7 @@ import itertools
 import time
 from typing import Any
 
-from hostline import Host, IsolationKeys, encode_json
-from hostline.store import JSONText
+from hostline import Host, IsolationKeys, JSONText, encode_json
 
 __all__ = ["Records"]
 

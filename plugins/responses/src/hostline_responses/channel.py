@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hostline import (
@@ -32,6 +32,7 @@ from hostline import (
     Host,
     Identity,
     IsolationKeys,
+    JSONResponse,
     Reject,
     Task,
     check_open_channel,

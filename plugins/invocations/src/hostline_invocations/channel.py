@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,7 +42,6 @@ from hostline import (
     error_response,
     hookimpl,
     is_loopback_client,
-    random_hex,
     read_json,
 )
 
@@ -209,7 +209,7 @@ class InvocationsChannel(Channel):
             if not isinstance(stream, bool):
                 raise _invalid("'stream' must be a boolean.", "stream", "invalid_type")
             fresh = sid is None
-            session_id = sid or random_hex()
+            session_id = sid or secrets.token_hex(16)
             if self._active >= self.config.max_concurrent_runs:
                 raise _Refused(429, "Too many concurrent requests; retry shortly.",
                                "rate_limit_exceeded", headers={"retry-after": "1"})

@@ -173,11 +173,6 @@ class InvocationsChannel(Channel):
         body = await read_json(request, max_bytes=self.config.max_body_bytes)
         if not isinstance(body, dict):
             raise _invalid("The request body must be a JSON object.", None, "invalid_json")
-        try:  # lone surrogates parse but cannot be stored or sent on
-            json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except (UnicodeEncodeError, ValueError):
-            raise _invalid("The request body has text that is not valid Unicode.", None,
-                           "invalid_json") from None
         unknown = sorted(k for k in body if k not in ("message", "session_id", "stream"))
         if unknown:
             raise _invalid(f"Unrecognized request argument supplied: {unknown[0][:100]}",

@@ -189,7 +189,6 @@ async def test_link_policy_limits_channels(tmp_path: Path) -> None:
 
 async def test_private_content_never_goes_to_a_group(tmp_path: Path) -> None:
     from hostline import Destination, ResponseTarget
-    from hostline.delivery import resolve
 
     cfg = ('[channels.a]\nplugin = "sinkchannel:SinkChannel"\n'
            '[channels.b]\nplugin = "sinkchannel:SinkChannel"\n')
@@ -199,11 +198,11 @@ async def test_private_content_never_goes_to_a_group(tmp_path: Path) -> None:
             await host.store.kv_put("dest", ident.key, {"destination": Destination(
                 ident.channel, ident.native_id, ident.key, group).to_json(), "at": 1.0})
         origin = Destination("a", "1", "a:1", False)
-        res = await resolve(host, ResponseTarget.all_linked(), Identity("a", "1"), origin)
+        res = await host.delivery.resolve(ResponseTarget.all_linked(), Identity("a", "1"), origin)
         assert [d.channel for d in res.destinations] == ["a"]
         assert [(s.target, s.reason) for s in res.skipped] == [
             ("b:2", "not allowed: private content to a group")]
-        res = await resolve(host, ResponseTarget.channel("zzz"), Identity("a", "1"), origin)
+        res = await host.delivery.resolve(ResponseTarget.channel("zzz"), Identity("a", "1"), origin)
         assert [s.reason for s in res.skipped] == ["not linked"]
 
 

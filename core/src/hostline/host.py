@@ -12,31 +12,17 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute
 
 from . import builtins
-from .auth import (
-    Allowed,
-    Allowlist,
-    AuthorizationResult,
-    Denied,
-    LinkedClaimAllowlist,
-    LinkRequired,
-    combine,
-    decide,
-)
+from .app import build_app, plugin_routes
+from .auth import Allowed, Allowlist, AuthorizationResult, Denied, LinkRequired, authorize
 from .commands import Command, CommandContext, parse_command
 from .config import Config, HostConfig
-from .delivery import LinkPolicy, ResponseContext, resolve
-from .errors import HostlineError, PermanentDeliveryError, Reject
-from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
+from .delivery import DELIVERY, Delivery, LinkPolicy, ResponseContext
+from .errors import HostlineError, Reject
 from .ids import random_hex
-from .isolation import IsolationMiddleware, current_isolation
-from .json_boundary import JSONResponse
+from .isolation import current_isolation
 from .plugins import (
     TARGETS_GROUP,
     Channel,
@@ -48,12 +34,11 @@ from .plugins import (
     make_plugin_manager,
     register,
 )
-from .runner import PUSH, Runner, push_task
+from .runner import Runner
 from .samples import Sampler
-from .store import SQLiteStore, Store, Task
+from .store import SQLiteStore, Store
 from .targets import Target, load_target
 from .types import (
-    AllowlistDecision,
     AuthorizationContext,
     Destination,
     Feedback,
@@ -89,6 +74,27 @@ class StartupError(HostlineError):
     """One or more lifespans failed to start; the message lists all of them."""
 
 
+class RunsInFlight:
+    """Counts the target runs in flight; :attr:`idle` is set when there are none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count one run while the block runs."""
+        self.count += 1
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self.idle.set()
+
+
 class Turn:
     """One run of the target for one incoming message.
 
@@ -109,7 +115,7 @@ class Turn:
 
     async def run(self) -> RunResult | None:
         """Run the target to completion; returns :attr:`reply`."""
-        async with self.host._track():
+        async with self.host.runs.track():
             self.result = await self.host.target.run(self.request)
             await self._finish(self.result)
         return self.reply
@@ -125,7 +131,7 @@ class Turn:
         usage = Usage()
         status = "incomplete"  # unless the target finishes or fails
         error: str | None = None
-        async with self.host._track():
+        async with self.host.runs.track():
             try:
                 async for update in self.host.target.stream(self.request):
                     text.append(update.delta)
@@ -150,7 +156,7 @@ class Turn:
         host, req = self.host, self.request
         await host.store.save_turn(req.session, [*req.input, *result.messages],
                                    host.config.host.history_limit, records=self.records)
-        await host._deliver_result(self, result)
+        self.reply = await host.delivery.deliver(self, result)
 
 
 class Host:
@@ -182,10 +188,12 @@ class Host:
         self.metrics: Counter[str] = Counter()
         self.ready = False
         self._app: Starlette | None = None
-        self._active_runs = 0
         self._allowlists: dict[str, list[Allowlist]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: Target runs in flight in this process (shutdown waits for them).
+        self.runs = RunsInFlight()
+        #: Response hooks, fan-out and pushes through the outbox.
+        self.delivery = Delivery(self, self.hooks, self.runner, self.store, self.channels,
+                                 self.link_policy, self.metrics)
         source = self.config.source
         if target is not None:
             self.target = target if isinstance(target, Target) else Target(
@@ -238,81 +246,12 @@ class Host:
 
     def routes(self) -> list[tuple[str, BaseRoute]]:
         """``(instance or "", route)`` for every plugin route, mount points applied."""
-        # Which channel each list of routes came from, so a wrapper sees what
-        # implementations returned and routes it adds are mounted at the root.
-        owner: dict[int, str] = {}
-
-        def note_owner(impl: Any, routes: Any) -> Any:
-            if routes is not None and isinstance(impl.plugin, Channel):
-                owner[id(routes)] = impl.plugin.name
-            return routes
-
-        out: list[tuple[str, BaseRoute]] = []
-        # Routes are built synchronously (``hostline routes``, ``build_app``).
-        for routes in self.hooks.collect_now("hostline_routes", each=note_owner, host=self):
-            name = owner.get(id(routes))
-            if name is None:
-                out.extend(("", r) for r in routes)
-            else:
-                # No slash redirects: a 307 sent before the body is read breaks
-                # keep-alive for POST clients; an unknown path is a plain 404.
-                out.append((name, Mount(f"/{name}", app=Router(list(routes),
-                                                               redirect_slashes=False))))
-        return out
+        return plugin_routes(self)
 
     def build_app(self, *, lifespan: bool = True) -> Starlette:
         """A new ASGI app. ``lifespan=False`` leaves :meth:`lifespan` to the
         caller (``hostline serve`` enters it itself for clean start-up errors)."""
-        routes: list[BaseRoute] = [
-            Route("/healthz", self._healthz, methods=["GET"]),
-            Route("/readyz", self._readyz, methods=["GET"]),
-        ]
-        # Channels in config order so `hostline routes` reads like the config.
-        mounted = self.routes()
-        order = {name: i for i, name in enumerate(self.channels)}
-        mounted.sort(key=lambda item: order.get(item[0], -1))
-        routes.extend(r for _, r in mounted)
-
-        async def http_error(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, HTTPException)
-            message = {404: f"no route for {request.url.path}",
-                       405: f"method {request.method} not allowed on {request.url.path}"
-                       }.get(exc.status_code, str(exc.detail))
-            return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
-
-        async def bad_request(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, BadRequest)
-            return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
-
-        async def too_large(request: Request, exc: Exception) -> Response:
-            return error_response(413, str(exc), code="body_too_large")
-
-        app = Starlette(
-            routes=routes,
-            middleware=[
-                Middleware(ErrorMiddleware, metrics=self.metrics),
-                Middleware(IsolationMiddleware),
-                Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
-            ],
-            exception_handlers={
-                HTTPException: http_error,
-                BadRequest: bad_request,
-                BodyTooLarge: too_large,
-            },
-            lifespan=(lambda app: self.lifespan()) if lifespan else None,
-        )
-        app.router.redirect_slashes = False
-        return app
-
-    async def _healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def _readyz(self, request: Request) -> Response:
-        hw = self.config.host.outbox.high_water
-        body = {"status": "ready" if self.ready else "starting", "queue": self.queue_depth,
-                "high_water": hw, "overloaded": self.overloaded,
-                "channels": list(self.channels)}
-        return JSONResponse(body, status_code=200 if self.ready else 503)
+        return build_app(self, lifespan=lifespan)
 
     # lifespan -----------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -323,7 +262,7 @@ class Host:
         """
         self.check_runtime()
         await self.store.open()
-        self.runner.register(PUSH, self._push_task)
+        self.runner.register(DELIVERY, self.delivery.handle)
         for handlers in await self.collect("hostline_task_handlers", host=self):
             for kind, handler in dict(handlers).items():
                 self.runner.register(kind, handler)
@@ -378,7 +317,7 @@ class Host:
             grace = self.config.host.shutdown_grace
             await self.runner.stop(grace)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(self.runs.idle.wait(), grace)
             await sampler.stop()
             await stack.aclose()
             await self.store.close()
@@ -403,16 +342,6 @@ class Host:
                 "between requests. Run hostline on an always-on host, or set "
                 "allow_in_process_runner = true in [host] to accept the risk.")
 
-    @contextlib.asynccontextmanager
-    async def _track(self) -> AsyncIterator[None]:
-        self._active_runs += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._active_runs -= 1
-            if self._active_runs == 0:
-                self._idle.set()
 
     # sessions ---------------------------------------------------------------
     def session_scope(self, channel: str, scope: str,
@@ -472,53 +401,10 @@ class Host:
                                                         "at": time.time()}))
         return turn
 
-    async def _deliver_result(self, turn: Turn, result: RunResult) -> None:
-        req = turn.request
-        target = result.response_target or req.response_target or ResponseTarget.originating()
-        origin = req.destination or Destination(req.channel, "open-request",
-                                                req.identity.key if req.identity else None)
-        res = await resolve(self, target, req.identity, origin)
-        destinations, intended, skipped = res.destinations, res.intended, res.skipped
-        echo = Message("user", tuple(p for m in req.input for p in m.content))
-        for dest in destinations:
-            is_origin = dest == origin
-            outgoing: list[tuple[RunResult, bool]] = []
-            if target.echo_input and not is_origin:
-                outgoing.append((RunResult((echo,)), True))
-            outgoing.append((result, False))
-            for res_, is_echo in outgoing:
-                ctx = ResponseContext(res_, dest, is_echo, is_origin, intended, skipped,
-                                      req.identity, turn.run_id, self)
-                final = await self.apply_response_hooks(ctx)
-                if final is None:
-                    continue
-                if is_origin:
-                    turn.reply = final
-                else:
-                    for i, message in enumerate(final.messages):
-                        await self.enqueue_push(dest, message,
-                                                key=f"{turn.run_id}:{dest.channel}:"
-                                                    f"{dest.address}:{int(is_echo)}:{i}")
-
+    # delivery (see hostline.delivery) ---------------------------------------
     async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
         """Run the response hook chain for one destination; ``None`` if dropped."""
-        def feed(result: RunResult) -> dict[str, Any]:
-            context.result = result
-            return {"context": context}
-
-        final = await self.hooks.chain("hostline_response_hook", context.result, feed)
-        if final is not None and not isinstance(final, RunResult):
-            raise TypeError(f"a hostline_response_hook returned {type(final).__name__}; "
-                            "expected RunResult, False or None")
-        return final
-
-    # delivery ---------------------------------------------------------------
-    async def enqueue_push(self, destination: Destination, message: Message, *,
-                           key: str | None = None) -> int | None:
-        """Commit one delivery to the outbox (idempotent on ``key``)."""
-        payload, partition = push_task(destination, message)
-        return await self.runner.enqueue(PUSH, payload, partition=partition,
-                                         key=key or random_hex())
+        return await self.delivery.apply_response_hooks(context)
 
     async def push(self, message: Message | str, *,
                    to: ResponseTarget | Destination | Iterable[Destination],
@@ -528,42 +414,7 @@ class Host:
         ``to`` is a :class:`Destination`, several, or a :class:`ResponseTarget`
         resolved for ``identity`` (``all_linked``, ``channel(name)``...).
         """
-        msg = Message.assistant(message) if isinstance(message, str) else message
-        if isinstance(to, ResponseTarget):
-            res = await resolve(self, to, identity, None)
-            dests: list[Destination] = list(res.destinations)
-        elif isinstance(to, Destination):
-            dests = [to]
-        else:
-            dests = list(to)
-        run_id = random_hex()
-        ids = []
-        for d in dests:
-            task_id = await self.enqueue_push(d, msg, key=f"{run_id}:{d.channel}:{d.address}")
-            if task_id is not None:
-                ids.append(task_id)
-        return ids
-
-    async def call_push(self, destination: Destination, message: Message, key: str) -> Any:
-        """Ask the owning channel to send now (used by the outbox worker).
-
-        Firstresult with awaiting: channel instances other than
-        ``destination.channel`` are skipped; other plugins may answer.
-        """
-        def other_channel(impl: Any) -> bool:
-            return isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel
-
-        return await self.hooks.first("hostline_push", skip=other_channel,
-                                      destination=destination, message=message,
-                                      host=self, key=key)
-
-    async def _push_task(self, task: Task) -> None:
-        dest = Destination.from_json(task.payload["destination"])
-        message = Message.from_json(task.payload["message"])
-        receipt = await self.call_push(dest, message, task.key or str(task.id))
-        if receipt is None:
-            raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
-        self.metrics["delivered"] += 1
+        return await self.delivery.push(message, to=to, identity=identity)
 
     @property
     def queue_depth(self) -> int:
@@ -614,21 +465,9 @@ class Host:
         user, identities = await self.store.linked(identity.key)
         linked = tuple(Identity.from_json(i) for i in identities)
         ctx = AuthorizationContext(channel, identity, user, linked, request)
-        decision = combine([await decide(a, ctx) for a in lists])
-        result: AuthorizationResult
-        if decision is AllowlistDecision.DENY:
-            result = Denied("denied by an allowlist")
-        elif decision is AllowlistDecision.ALLOW:
-            result = Allowed()
-        else:
-            policy = spec.common.allow.policy if spec and spec.common.allow else (
-                "deny" if lists else "allow")
-            if policy == "allow":
-                result = Allowed("channel default")
-            elif user is None and any(isinstance(a, LinkedClaimAllowlist) for a in lists):
-                result = LinkRequired(channels=tuple(self.channels))
-            else:
-                result = Denied("no allowlist allowed")
+        policy = spec.common.allow.policy if spec and spec.common.allow else (
+            "deny" if lists else "allow")
+        result = await authorize(ctx, lists, policy=policy, link_channels=tuple(self.channels))
         if not isinstance(result, Allowed):
             self.metrics[f"denied:{channel}"] += 1
             log.info("denied %s on %s: %s", identity.key, channel, result.reason)

@@ -209,8 +209,9 @@ class Host:
             register(self.pm, channel, instance, f"channel {instance!r} (plugin {plugin_name!r})")
             self.channels[instance] = channel
         for name in self.config.host.plugins:
-            register(self.pm, load_plugin(name, self.config.plugin_options.get(name)), name,
-                     f"plugin {name!r}")
+            plugin = load_plugin(name, self.config.plugin_options.get(name),
+                                 f"{self.config.source}: [plugins.{name}]")
+            register(self.pm, plugin, name, f"plugin {name!r}")
         for i, plugin in enumerate(plugins):
             register(self.pm, plugin, getattr(plugin, "__name__", f"plugin-{i}"),
                      f"plugin {plugin!r}")

@@ -194,9 +194,9 @@ class TelegramChannel(hostline.Channel):
         outbox = self.host.config.host.outbox
         self._api = BotAPI(
             cfg.token.reveal(), api_base=cfg.api_base,
-            # Every runner worker may have a send and a chat action in flight,
-            # plus the long poll: size the pool so none waits for a connection.
-            max_connections=cfg.max_connections or 2 * outbox.concurrency + 4,
+            # At most [host.outbox] outbound_calls calls at once (plus the long poll):
+            # the pool is the limit, turns waiting for it hold nothing else.
+            max_connections=cfg.max_connections or outbox.outbound_calls + 1,
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
             pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
         try:

@@ -56,7 +56,7 @@ class TelegramConfig:
     typing_delay: float = 0.5
     #: Long-poll timeout of getUpdates, seconds.
     polling_timeout: int = 30
-    #: Connection pool size; default sized to the runner's concurrency.
+    #: Bot API calls in flight at once (the pool size); default ``[host.outbox] outbound_calls`` + 1.
     max_connections: int | None = None
     #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
     proxy: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009

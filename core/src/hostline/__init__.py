@@ -5,18 +5,21 @@ Plugins import only names re-exported here.
 
 from __future__ import annotations
 
+from . import markdown
 from .auth import (
     AllOf,
     AllowAll,
     Allowed,
     Allowlist,
     AnyOf,
+    AuthorizationResult,
     CallableAllowlist,
     Denied,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
 )
+from .commands import Command, CommandContext
 from .config import Config, Secret, load_config, secret
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
@@ -31,14 +34,14 @@ from .errors import (
     RetryableDeliveryError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Command, CommandContext, Host, StartupError, Turn
+from .host import Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
-from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import SQLiteStore, Store, Task
+from .store import JSONText, SQLiteStore, Store, Task
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -73,6 +76,7 @@ __all__ = [
     "AllowlistDecision",
     "AnyOf",
     "AuthorizationContext",
+    "AuthorizationResult",
     "BadRequest",
     "CallableAllowlist",
     "Channel",
@@ -95,6 +99,7 @@ __all__ = [
     "ImagePart",
     "InvalidIsolationKey",
     "IsolationKeys",
+    "JSONText",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
@@ -107,6 +112,7 @@ __all__ = [
     "Part",
     "PermanentDeliveryError",
     "PluginError",
+    "PooledTransport",
     "Reject",
     "ResponseContext",
     "ResponseTarget",
@@ -131,7 +137,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
-    "random_hex",
+    "markdown",
     "read_json",
     "safe_state_path",
     "secret",

@@ -14,8 +14,7 @@ import json
 import time
 from typing import Any
 
-from hostline import Host, IsolationKeys
-from hostline.store import JSONText
+from hostline import Host, IsolationKeys, JSONText
 
 __all__ = ["Records"]
 

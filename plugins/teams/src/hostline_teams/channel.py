@@ -40,6 +40,7 @@ from hostline import (
     Identity,
     Message,
     PermanentDeliveryError,
+    PooledTransport,
     Reject,
     RetryableDeliveryError,
     RunResult,
@@ -49,7 +50,6 @@ from hostline import (
     error_response,
     read_json,
 )
-from hostline.outbound import PooledTransport
 
 from .activities import (
     BadActivity,
@@ -100,7 +100,6 @@ class TeamsChannel(hostline.Channel):
     """A Microsoft Teams bot speaking the Bot Framework protocol."""
 
     Config = TeamsConfig
-    streaming = True
     needs_secrets = True
 
     def __init__(self, name: str, config: TeamsConfig, host: Host) -> None:

@@ -68,7 +68,7 @@ class TelegramConfig:
     typing_delay: float = 0.5
     #: Long-poll timeout of getUpdates, seconds.
     polling_timeout: int = 30
-    #: Bot API calls in flight at once (the pool size); default outbound_calls (+ 1 for the long poll).
+    #: Bot API calls in flight at once (the pool size); default outbound_calls (+ 1 to poll).
     max_connections: int | None = None
     #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
     proxy: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from . import builtins
@@ -36,6 +36,7 @@ from .errors import HostlineError, PermanentDeliveryError, Reject
 from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
 from .ids import random_hex
 from .isolation import IsolationMiddleware, current_isolation
+from .json_boundary import JSONResponse
 from .plugins import (
     TARGETS_GROUP,
     Channel,
@@ -289,7 +290,7 @@ class Host:
         app = Starlette(
             routes=routes,
             middleware=[
-                Middleware(ErrorMiddleware),
+                Middleware(ErrorMiddleware, metrics=self.metrics),
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
             ],

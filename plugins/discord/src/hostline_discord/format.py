@@ -46,10 +46,11 @@ class _Block:
             return  # the rest of a cut line: neither a fence nor a blank line
         if self.marker is None:
             m = _FENCE.fullmatch(line)
+            cap = max(3, self.limit // 8)  # fences longer than that are left as text
             if m is not None and not (m.group(1)[0] == "`" and "`" in m.group(2)) and \
-                    len(m.group(1)) <= self.limit // 8:
+                    len(m.group(1)) <= cap:
                 self.marker = m.group(1)
-                self.opener = (m.group(1) + m.group(2).strip())[:self.limit // 8]
+                self.opener = (m.group(1) + m.group(2).strip())[:cap]
                 self.start = index
             elif not line.strip():
                 self.last_break = index
@@ -135,7 +136,8 @@ def split_message(text: str, limit: int = MAX_CONTENT) -> list[str]:
         size += len(piece[0]) + (len(piece[1]) if current else 0)
         current.append(piece)
         block.step(piece, len(current) - 1)
-    emit(current)
+    # A block left open runs to the end (CommonMark): close it so the message renders.
+    emit([*current, (block.marker, "\n")] if block.marker is not None else current)
     return chunks
 
 

@@ -693,12 +693,12 @@ class FakeDiscordAPI:
             return refused
         with self._lock:
             known, forbidden = channel in self._channels, channel in self._forbidden
-        if not known:
-            return self._answer(request, route, body, 404, {"message": "Unknown Channel",
-                                                            "code": 10003}, template, channel)
         if forbidden:
             return self._answer(request, route, body, 403, {"message": "Missing Access",
                                                             "code": 50001}, template, channel)
+        if not known:
+            return self._answer(request, route, body, 404, {"message": "Unknown Channel",
+                                                            "code": 10003}, template, channel)
         invalid = self._invalid_message(body, edit=False)
         if invalid is not None:
             self._record(request, route, body, invalid.status_code)

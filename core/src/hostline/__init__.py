@@ -12,12 +12,14 @@ from .auth import (
     Allowed,
     Allowlist,
     AnyOf,
+    AuthorizationResult,
     CallableAllowlist,
     Denied,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
 )
+from .commands import Command, CommandContext
 from .config import Config, Secret, load_config, secret
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
@@ -32,14 +34,24 @@ from .errors import (
     RetryableDeliveryError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Command, CommandContext, Host, StartupError, Turn
+from .host import Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
-from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
+from .json_boundary import (
+    MAX_JSON_DEPTH,
+    InvalidJSON,
+    JSONResponse,
+    decode_json,
+    decode_stored_json,
+    encode_json,
+    encode_json_bytes,
+    scrub_json,
+)
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import SQLiteStore, Store, Task
+from .store import JSONText, SQLiteStore, Store, Task
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -67,6 +79,7 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "AllOf",
     "AllowAll",
     "Allowed",
@@ -74,6 +87,7 @@ __all__ = [
     "AllowlistDecision",
     "AnyOf",
     "AuthorizationContext",
+    "AuthorizationResult",
     "BadRequest",
     "CallableAllowlist",
     "Channel",
@@ -95,7 +109,10 @@ __all__ = [
     "IdentityLinker",
     "ImagePart",
     "InvalidIsolationKey",
+    "InvalidJSON",
     "IsolationKeys",
+    "JSONResponse",
+    "JSONText",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
@@ -108,6 +125,7 @@ __all__ = [
     "Part",
     "PermanentDeliveryError",
     "PluginError",
+    "PooledTransport",
     "Reject",
     "ResponseContext",
     "ResponseTarget",
@@ -128,13 +146,17 @@ __all__ = [
     "Turn",
     "Usage",
     "current_isolation",
+    "decode_json",
+    "decode_stored_json",
+    "encode_json",
+    "encode_json_bytes",
     "error_response",
     "hookimpl",
     "hookspec",
     "load_config",
     "markdown",
-    "random_hex",
     "read_json",
     "safe_state_path",
+    "scrub_json",
     "secret",
 ]

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hostline import (
@@ -35,6 +35,7 @@ from hostline import (
     Host,
     Identity,
     IsolationKeys,
+    JSONResponse,
     Reject,
     Task,
     current_isolation,

@@ -21,6 +21,16 @@ from .auth import (
 )
 from .commands import Command, CommandContext
 from .config import Config, Secret, load_config, secret
+from .credentials import (
+    ApiKey,
+    ApiKeys,
+    bearer_token,
+    check_api_keys,
+    check_open_channel,
+    is_loopback_bind,
+    is_loopback_client,
+    key_fingerprint,
+)
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -48,6 +58,7 @@ from .json_boundary import (
     scrub_json,
 )
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
 from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
@@ -86,6 +97,8 @@ __all__ = [
     "Allowlist",
     "AllowlistDecision",
     "AnyOf",
+    "ApiKey",
+    "ApiKeys",
     "AuthorizationContext",
     "AuthorizationResult",
     "BadRequest",
@@ -110,6 +123,7 @@ __all__ = [
     "ImagePart",
     "InvalidIsolationKey",
     "InvalidJSON",
+    "InvalidToken",
     "IsolationKeys",
     "JSONResponse",
     "JSONText",
@@ -121,6 +135,7 @@ __all__ = [
     "LinkedIdentity",
     "Message",
     "NativeIdAllowlist",
+    "OAuthResourceServer",
     "OneTimeCodeLinker",
     "Part",
     "PermanentDeliveryError",
@@ -143,8 +158,12 @@ __all__ = [
     "Target",
     "Task",
     "TextPart",
+    "TokenInfo",
     "Turn",
     "Usage",
+    "bearer_token",
+    "check_api_keys",
+    "check_open_channel",
     "current_isolation",
     "decode_json",
     "decode_stored_json",
@@ -153,6 +172,9 @@ __all__ = [
     "error_response",
     "hookimpl",
     "hookspec",
+    "is_loopback_bind",
+    "is_loopback_client",
+    "key_fingerprint",
     "load_config",
     "markdown",
     "read_json",

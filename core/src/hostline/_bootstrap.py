@@ -11,6 +11,7 @@ and builds the :class:`~hostline.host.Host` for a process *role*:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,7 +21,7 @@ from .config import ChannelCommon, ChannelSpec, Config, load_config
 if TYPE_CHECKING:
     from .host import Host
 
-__all__ = ["build_host", "resolve_config", "setup_logging"]
+__all__ = ["build_host", "resolve_config", "setup_logging", "with_store"]
 
 
 def resolve_config(path: str | None, **overrides: Any) -> Config:
@@ -55,6 +56,20 @@ def build_host(config: Config, role: str = "all") -> Host:
     from .host import Host
 
     return Host(config, role=role)
+
+
+async def with_store(path: str | None, fn: Callable[[Any, Config], Awaitable[Any]]) -> Any:
+    """``await fn(store, config)`` with the configured store open, for CLI
+    commands that need the state but no host (``push``, ``outbox``...)."""
+    config = resolve_config(path)
+    from .store import SQLiteStore
+
+    store = SQLiteStore(config.state_dir / "hostline.sqlite3")
+    await store.open()
+    try:
+        return await fn(store, config)
+    finally:
+        await store.close()
 
 
 def setup_logging(level: str) -> None:

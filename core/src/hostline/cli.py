@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._bootstrap import build_host, resolve_config, setup_logging
+from ._bootstrap import build_host, resolve_config, setup_logging, with_store
 from .config import Config
 from .errors import ConfigError, HostlineError, PluginError
 
@@ -147,18 +147,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(args: argparse.Namespace, fn: Any) -> Any:
-    config = resolve_config(args.config)
-    from .store import SQLiteStore
-
-    store = SQLiteStore(config.state_dir / "hostline.sqlite3")
-    await store.open()
-    try:
-        return await fn(store, config)
-    finally:
-        await store.close()
-
-
 def cmd_push(args: argparse.Namespace) -> int:
     """Queue a push; a running server on the same state dir delivers it."""
     from .types import Destination, Message
@@ -175,7 +163,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         print(f"queued push {task_id} to {args.channel}:{args.to}")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -205,7 +193,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             print("no dead tasks" if args.failed else "outbox is empty")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -254,7 +254,8 @@ def test_target_options_are_checked_against_the_factory_schema(tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"\[host.target_options\] key 'time': unknown key "
                                           r"\(did you mean 'times'\?\)"):
         host_with('prefix = ">"\ntime = 2')
-    with pytest.raises(ConfigError, match=r"\[host.target_options\] key 'times': expected an integer"):
+    with pytest.raises(ConfigError,
+                       match=r"\[host.target_options\] key 'times': expected an integer"):
         host_with('prefix = ">"\ntimes = "two"')
     with pytest.raises(ConfigError, match=r"\[host.target_options\] key 'prefix': required"):
         host_with("times = 2")

@@ -19,10 +19,11 @@ from .app import build_app, plugin_routes
 from .auth import Allowed, Allowlist, AuthorizationResult, Denied, LinkRequired, authorize
 from .commands import Command, CommandContext, parse_command
 from .config import Config, HostConfig
-from .delivery import DELIVERY, Delivery, LinkPolicy, ResponseContext
-from .errors import HostlineError, Reject
+from .delivery import Delivery, LinkPolicy, ResponseContext
+from .errors import Reject
 from .ids import random_hex
 from .isolation import current_isolation
+from .lifespan import StartupError, check_runtime, host_lifespan
 from .plugins import (
     TARGETS_GROUP,
     Channel,
@@ -35,7 +36,6 @@ from .plugins import (
     register,
 )
 from .runner import Runner
-from .samples import Sampler
 from .store import SQLiteStore, Store
 from .targets import Target, load_target
 from .types import (
@@ -61,17 +61,11 @@ __all__ = ["ROLES", "Host", "StartupError", "Turn"]
 _LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link there, then "
                 "send /link CODE here with the code you got.")
 
-EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
-                 "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
 
 
 #: What one process does: serve and run (``all``), serve and queue (``web``),
 #: or run the queued work without HTTP (``runner``).
 ROLES = ("all", "web", "runner")
-
-
-class StartupError(HostlineError):
-    """One or more lifespans failed to start; the message lists all of them."""
 
 
 class RunsInFlight:
@@ -188,7 +182,8 @@ class Host:
         self.metrics: Counter[str] = Counter()
         self.ready = False
         self._app: Starlette | None = None
-        self._allowlists: dict[str, list[Allowlist]] = {}
+        #: Each channel's allowlists, built (and so validated) at start-up.
+        self.allowlists: dict[str, list[Allowlist]] = {}
         #: Target runs in flight in this process (shutdown waits for them).
         self.runs = RunsInFlight()
         #: Response hooks, fan-out and pushes through the outbox.
@@ -254,95 +249,17 @@ class Host:
         caller (``hostline serve`` enters it itself for clean start-up errors)."""
         return build_app(self, lifespan=lifespan)
 
-    # lifespan -----------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
+    # lifespan (see hostline.lifespan) ------------------------------------------
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Open the store, enter every plugin lifespan, start the runner.
 
         All lifespan failures are reported together in one :class:`StartupError`.
         """
-        self.check_runtime()
-        await self.store.open()
-        self.runner.register(DELIVERY, self.delivery.handle)
-        for handlers in await self.collect("hostline_task_handlers", host=self):
-            for kind, handler in dict(handlers).items():
-                self.runner.register(kind, handler)
-        stack = contextlib.AsyncExitStack()
-        errors: list[str] = []
-        # Allowlists are built (and so validated) once, at start-up.
-        self._allowlists = {}
-        for channel in self.channels:
-            try:
-                self._allowlists[channel] = await self.collect(
-                    "hostline_allowlists", channel=channel, host=self)
-            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
-                errors.append(f"  {channel} allowlists: {type(exc).__name__}: {exc}")
-        def label(impl: Any) -> str:
-            return str(impl.plugin.name if isinstance(impl.plugin, Channel)
-                       else impl.plugin_name)
-
-        def failed(impl: Any, exc: BaseException) -> None:
-            errors.append(f"  {label(impl)}: {type(exc).__name__}: {exc}")
-
-        labels: dict[int, str] = {}
-
-        def note_label(impl: Any, cm: Any) -> Any:
-            labels[id(cm)] = label(impl)
-            return cm
-
-        managers = await self.hooks.collect("hostline_lifespan", host=self, on_error=failed,
-                                            each=note_label)
-        for cm in reversed(managers):  # registration order
-            try:
-                await stack.enter_async_context(cm)
-            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
-                errors.append(f"  {labels.get(id(cm), 'a lifespan wrapper')}: "
-                              f"{type(exc).__name__}: {exc}")
-        if errors:
-            await stack.aclose()
-            await self.store.close()
-            raise StartupError("start-up failed:\n" + "\n".join(errors))
-        await self.runner.start(claim=self.role != "web")
-        janitor = asyncio.create_task(self._janitor(), name="hostline-janitor")
-        sampler = Sampler(self.store, self.runner.owner, self.runner.outcomes,
-                          lambda: self.queue_depth)
-        sampler.start()
-        self.ready = True
-        log.info("hostline ready: target %s, channels %s", self.target.name,
-                 ", ".join(self.channels) or "none")
-        try:
-            yield
-        finally:
-            self.ready = False
-            janitor.cancel()
-            grace = self.config.host.shutdown_grace
-            await self.runner.stop(grace)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.runs.idle.wait(), grace)
-            await sampler.stop()
-            await stack.aclose()
-            await self.store.close()
-
-    async def _janitor(self, period: float = 300.0) -> None:
-        """Expired dedupe keys and link codes are deleted now and then, so the
-        store does not grow with traffic."""
-        while True:
-            try:
-                await self.store.purge_expired()
-            except Exception:
-                log.warning("purging expired records failed", exc_info=True)
-            await asyncio.sleep(period)
+        return host_lifespan(self)
 
     def check_runtime(self) -> None:
         """Refuse an in-process runner on hosts that freeze or kill idle processes."""
-        found = [name for name in EPHEMERAL_ENV if os.environ.get(name)]
-        if found and not self.config.host.allow_in_process_runner:
-            raise StartupError(
-                f"{self.config.source}: [host]: this looks like an ephemeral host ({found[0]} "
-                "is set): queued deliveries and background runs could be frozen or lost "
-                "between requests. Run hostline on an always-on host, or set "
-                "allow_in_process_runner = true in [host] to accept the risk.")
-
+        check_runtime(self.config)
 
     # sessions ---------------------------------------------------------------
     def session_scope(self, channel: str, scope: str,
@@ -417,6 +334,32 @@ class Host:
         """
         return await self.delivery.push(message, to=to, identity=identity)
 
+    # poison input -------------------------------------------------------------
+    async def dead_letter(self, channel: str, kind: str, reason: str, *,
+                          update: Any = None, raw: bytes | None = None) -> None:
+        """Record an inbound update that can never be stored or processed, so
+        the webhook can ack it (200) and the sender stops retrying it.
+
+        It becomes a dead task of ``kind`` (the channel's update kind: ``hostline
+        outbox retry`` hands it to the channel's handler again) holding the
+        decoded ``update`` or the first 4 KiB of the ``raw`` body, with
+        ``reason`` as its error; counted in ``metrics["dead_letters:<channel>"]``
+        and logged at WARNING. Never raises: a failure to record is logged.
+        """
+        self.metrics[f"dead_letters:{channel}"] += 1
+        log.warning("%s: dead-lettered an inbound update: %s", channel, reason)
+        payload: dict[str, Any] = {"dead_letter": reason}
+        if update is not None:
+            payload["update"] = update
+        if raw is not None:
+            payload["raw"] = raw[:4096].decode("utf-8", "replace")
+            payload["size"] = len(raw)
+        try:
+            await self.store.dead_letter(kind, payload, reason)
+        except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
+            log.warning("%s: could not record a dead letter (%s: %s)", channel,
+                        type(exc).__name__, exc)
+
     @property
     def queue_depth(self) -> int:
         """Queued tasks not yet done (an estimate kept by this process)."""
@@ -457,7 +400,7 @@ class Host:
     async def authorize(self, channel: str, identity: Identity,
                         request: RunRequest | None = None) -> AuthorizationResult:
         """Decide whether ``identity`` may use ``channel`` (see :mod:`hostline.auth`)."""
-        lists = self._allowlists.get(channel)
+        lists = self.allowlists.get(channel)
         if lists is None:
             lists = await self.collect("hostline_allowlists", channel=channel, host=self)
         spec = self.config.channels.get(channel)

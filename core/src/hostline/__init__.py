@@ -17,7 +17,7 @@ from .auth import (
     LinkRequired,
     NativeIdAllowlist,
 )
-from .config import Config, Secret, load_config, secret
+from .config import Config, Secret, StoreConfig, load_config, secret
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -29,6 +29,7 @@ from .errors import (
     PluginError,
     Reject,
     RetryableDeliveryError,
+    StoreSchemaError,
 )
 from .hookspecs import hookimpl, hookspec
 from .host import Command, CommandContext, Host, StartupError, Turn
@@ -38,7 +39,18 @@ from .isolation import current_isolation, safe_state_path
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import SQLiteStore, Store, Task
+from .store import (
+    COPY_KEYS,
+    COPY_TABLES,
+    Doorbell,
+    JSONText,
+    LeaseLock,
+    Lock,
+    SQLiteStore,
+    Store,
+    Task,
+    owner_id,
+)
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -65,6 +77,8 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COPY_KEYS",
+    "COPY_TABLES",
     "AllOf",
     "AllowAll",
     "Allowed",
@@ -84,6 +98,7 @@ __all__ = [
     "DeliveryReceipt",
     "Denied",
     "Destination",
+    "Doorbell",
     "FilePart",
     "History",
     "Host",
@@ -93,12 +108,15 @@ __all__ = [
     "ImagePart",
     "InvalidIsolationKey",
     "IsolationKeys",
+    "JSONText",
+    "LeaseLock",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
     "LinkResolution",
     "LinkedClaimAllowlist",
     "LinkedIdentity",
+    "Lock",
     "Message",
     "NativeIdAllowlist",
     "OneTimeCodeLinker",
@@ -119,6 +137,8 @@ __all__ = [
     "SkippedTarget",
     "StartupError",
     "Store",
+    "StoreConfig",
+    "StoreSchemaError",
     "Target",
     "Task",
     "TextPart",
@@ -129,6 +149,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "owner_id",
     "random_hex",
     "read_json",
     "safe_state_path",

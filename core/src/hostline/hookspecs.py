@@ -22,6 +22,13 @@ others as in pytest. Kinds:
 * *chained*: the host calls implementations one after another, feeding each
   the previous one's result; ``None`` means "unchanged".
 * *firstresult*: calls stop at the first non-``None`` result.
+
+**Store backends** are not hooks: a backend is a :class:`hostline.Store`
+subclass registered under the ``hostline.stores`` entry-point group and
+chosen by ``[host.store] backend``. Its contract (durability, claims and
+leases across processes, quarantine, doorbell, locks, copy) is the
+docstring of :mod:`hostline.store.base` and ``docs/stores.md``; the suite
+``hostline.testing.StoreConformance`` checks it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Fixtures (available automatically once hostline is installed):
 
 ``config_toml`` is the text of a ``hostline.toml``; ``{state_dir}`` in it is
 replaced by the temp state dir.
+
+:class:`StoreConformance` is the store conformance suite: a store backend's
+tests subclass it and provide one fixture, ``make_store`` (see
+:mod:`hostline.conformance`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from typing import Any
 import pytest
 
 from .config import load_config
+from .conformance import StoreConformance
 from .host import Host
 
-__all__ = ["ServerProcess", "free_port", "hostline_app", "hostline_server", "make_host"]
+__all__ = ["ServerProcess", "StoreConformance", "free_port", "hostline_app", "hostline_server",
+           "make_host"]
 
 
 def free_port() -> int:

@@ -1,8 +1,20 @@
-"""State persistence. :class:`Store` is the interface; :class:`SQLiteStore` the default."""
+"""State persistence. :class:`Store` is the interface (the backend contract);
+:class:`SQLiteStore` the default backend."""
 
 from __future__ import annotations
 
-from .base import JSONText, Store, Task
+from .base import (
+    COPY_KEYS,
+    COPY_TABLES,
+    Doorbell,
+    JSONText,
+    LeaseLock,
+    Lock,
+    Store,
+    Task,
+    owner_id,
+)
 from .sqlite import SQLiteStore
 
-__all__ = ["JSONText", "SQLiteStore", "Store", "Task"]
+__all__ = ["COPY_KEYS", "COPY_TABLES", "Doorbell", "JSONText", "LeaseLock", "Lock",
+           "SQLiteStore", "Store", "Task", "owner_id"]

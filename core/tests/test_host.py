@@ -352,3 +352,30 @@ async def test_stream_failure_is_recorded_as_failed(tmp_path: Path) -> None:
                 pass
         assert turn.result is not None and turn.result.status == "failed"
         assert turn.result.error == "RuntimeError" and turn.result.text == "partial "
+
+
+async def test_feedback_reaches_every_hook_even_when_one_fails(tmp_path: Path,
+                                                               caplog: Any) -> None:
+    from hostline import Feedback
+
+    seen: list[Feedback] = []
+
+    class Recorder:
+        @hookimpl
+        async def hostline_feedback(self, feedback: Feedback, host: Host) -> None:
+            seen.append(feedback)
+
+    class Broken:
+        @hookimpl
+        def hostline_feedback(self, feedback: Feedback) -> None:
+            raise RuntimeError("metrics backend down")
+
+    host = make_host(tmp_path, plugins=[Recorder(), Broken()])
+    async with run_host(host) as (host, _):
+        fb = Feedback("slack", "negative", answer="42", message_id="1.2",
+                      identity=Identity("slack", "T:U", "Ann"), run_id="r1")
+        with caplog.at_level(logging.WARNING, logger="hostline"):
+            assert await host.feedback(fb) == 1
+    assert seen == [fb] and not seen[0].positive
+    assert "hostline_feedback" in caplog.text and "metrics backend down" in caplog.text
+    assert host.metrics["feedback:negative"] == 1

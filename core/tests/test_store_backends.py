@@ -13,6 +13,7 @@ from hostline import ConfigError, Host, Message, PluginError, SQLiteStore, load_
 from hostline.cli import main
 from hostline.singleton import run_singleton
 from hostline.store.copy import Progress
+from hostline.store.sqlite import SCHEMA_VERSION
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -72,9 +73,9 @@ def test_check_connects_to_the_store(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["check", "--config", str(config)]) == 0
     assert "store: sqlite" in capsys.readouterr().out
     assert main(["store", "migrate", "--config", str(config)]) == 0
-    assert "version 0 -> 2" in capsys.readouterr().out
+    assert f"version 0 -> {SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["check", "--config", str(config)]) == 0
-    assert "schema version 2 of 2" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION} of {SCHEMA_VERSION}" in capsys.readouterr().out
     db = sqlite3.connect(tmp_path / "state" / "hostline.sqlite3")
     db.execute("PRAGMA user_version=99")
     db.close()

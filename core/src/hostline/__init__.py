@@ -5,6 +5,7 @@ Plugins import only names re-exported here.
 
 from __future__ import annotations
 
+from . import markdown
 from .auth import (
     AllOf,
     AllowAll,
@@ -57,6 +58,7 @@ from .types import (
     AuthorizationContext,
     DeliveryReceipt,
     Destination,
+    Feedback,
     FilePart,
     History,
     Identity,
@@ -99,6 +101,7 @@ __all__ = [
     "Denied",
     "Destination",
     "Doorbell",
+    "Feedback",
     "FilePart",
     "History",
     "Host",
@@ -149,6 +152,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "markdown",
     "owner_id",
     "random_hex",
     "read_json",

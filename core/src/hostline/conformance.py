@@ -23,7 +23,8 @@ two processes would have::
 
 The suite covers every ``Store`` method, concurrent writers, leases and
 takeover, TTLs, corrupt rows (written through :meth:`Store.import_rows`),
-copying, locks and the doorbell.
+copying, locks, the doorbell and the operator actions (erase, audit log,
+replay and purge, stats).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .conformance_ops import OperatorConformance
 from .store import COPY_KEYS, COPY_TABLES, JSONText, Store
 from .types import Message, Session
 
@@ -53,7 +55,7 @@ async def _quarantined(store: Store) -> list[dict[str, Any]]:
     return await store.export_rows("quarantine", None, 1000)
 
 
-class StoreConformance:
+class StoreConformance(OperatorConformance):
     """Tests every store backend passes; see the module docstring."""
 
     # sessions -------------------------------------------------------------

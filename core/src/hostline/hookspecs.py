@@ -40,7 +40,7 @@ import pluggy
 if TYPE_CHECKING:
     from .delivery import ResponseContext
     from .host import Host
-    from .types import Destination, Message, RunRequest
+    from .types import Destination, Feedback, Message, RunRequest
 
 hookspec = pluggy.HookspecMarker("hostline")
 hookimpl = pluggy.HookimplMarker("hostline")
@@ -159,4 +159,29 @@ def hostline_task_handlers(host: Host) -> Any:
     Channels persist inbound webhook updates as tasks and process them in
     the runner's workers; the handler gets the :class:`hostline.Task` and may
     raise :class:`hostline.RetryableDeliveryError` to be retried later.
+    """
+
+
+@hookspec
+def hostline_feedback(feedback: Feedback, host: Host) -> Any:
+    """A person rated an answer (*collect*).
+
+    Chat channels with feedback buttons (Slack ``feedback_buttons``, Discord,
+    Teams) call :meth:`hostline.Host.feedback` when someone clicks one; every
+    implementation gets the :class:`hostline.Feedback`: the ``rating``
+    (``"positive"`` / ``"negative"``), the ``answer`` text it refers to, its
+    native ``message_id``, the person's ``identity``, the session ``scope`` and
+    the ``run_id`` when the channel knows it. Use it to record ratings, feed an
+    evaluation pipeline or alert on bad answers. The return value is ignored.
+
+    Channels call it from their durable task handlers, so a click is
+    delivered once per accepted interaction even across restarts. An
+    implementation that raises is logged and does not stop the others.
+
+    Example::
+
+        @hookimpl
+        async def hostline_feedback(feedback, host):
+            await host.store.kv_put("ratings", feedback.message_id,
+                                    {"rating": feedback.rating, "answer": feedback.answer})
     """

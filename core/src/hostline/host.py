@@ -55,6 +55,7 @@ from .types import (
     AllowlistDecision,
     AuthorizationContext,
     Destination,
+    Feedback,
     History,
     Identity,
     IsolationKeys,
@@ -589,6 +590,25 @@ class Host:
     def overloaded(self) -> bool:
         """Whether the durable queue is past its high-water mark (answer 429/503)."""
         return self.runner.pending_estimate >= self.config.host.outbox.high_water
+
+    # feedback -----------------------------------------------------------------
+    async def feedback(self, feedback: Feedback) -> int:
+        """Hand a rating to every ``hostline_feedback`` implementation.
+
+        Each implementation is called (and awaited) in hook order; one that
+        raises is logged and the others still run, so a failing metrics
+        plugin never costs the channel its durable task. Returns how many
+        implementations took it without error.
+        """
+        self.metrics[f"feedback:{feedback.rating}"] += 1
+        ok = 0
+        for impl in self._impls("hostline_feedback"):
+            try:
+                await _await_maybe(self._call(impl, feedback=feedback, host=self))
+                ok += 1
+            except Exception:
+                log.warning("hostline_feedback in %s failed", impl.plugin_name, exc_info=True)
+        return ok
 
     # authorization ----------------------------------------------------------
     def _denied_reply(self, channel: str) -> str:

@@ -26,6 +26,7 @@ from ..ids import random_hex
 from ..types import History, Message, Session
 from .base import COPY_KEYS, COPY_TABLES, Doorbell, JSONText, Store, Task
 from .doorbell import UdpDoorbell
+from .sqlite_ops import SQLiteOperatorMixin
 
 if TYPE_CHECKING:
     from ..config import StoreConfig
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hostline.store")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How many ready tasks one claim looks at, at most: bounds claim cost under a
 #: deep backlog (a partition with more queued than this delays later ones).
 _CLAIM_SCAN = 20_000
@@ -77,6 +78,11 @@ _MIGRATIONS: dict[int, str] = {
     """,
     2: """
     CREATE INDEX IF NOT EXISTS tasks_order ON tasks(state, id, next_at);
+    """,
+    3: """
+    CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT, detail TEXT NOT NULL);
     """,
 }
 
@@ -126,7 +132,7 @@ class _Checkpointer:
         self._thread.join()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteOperatorMixin, Store):
     """The default store: ``<state_dir>/hostline.sqlite3``."""
 
     def __init__(self, path: str | Path) -> None:
@@ -752,7 +758,7 @@ class SQLiteStore(Store):
 
     async def import_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
         cols, keys = COPY_TABLES[table], COPY_KEYS[table]
-        if table in ("history", "tasks", "quarantine"):
+        if table in ("history", "tasks", "quarantine", "audit"):
             conflict = "DO NOTHING"
         else:
             updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c not in keys)

@@ -12,13 +12,25 @@ from .auth import (
     Allowed,
     Allowlist,
     AnyOf,
+    AuthorizationResult,
     CallableAllowlist,
     Denied,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
 )
+from .commands import Command, CommandContext
 from .config import Config, Secret, StoreConfig, load_config, secret
+from .credentials import (
+    ApiKey,
+    ApiKeys,
+    bearer_token,
+    check_api_keys,
+    check_open_channel,
+    is_loopback_bind,
+    is_loopback_client,
+    key_fingerprint,
+)
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -33,11 +45,22 @@ from .errors import (
     StoreSchemaError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Command, CommandContext, Host, StartupError, Turn
+from .host import Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
-from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
+from .json_boundary import (
+    MAX_JSON_DEPTH,
+    InvalidJSON,
+    JSONResponse,
+    decode_json,
+    decode_stored_json,
+    encode_json,
+    encode_json_bytes,
+    scrub_json,
+)
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
+from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
 from .store import (
@@ -81,13 +104,17 @@ __version__ = "0.1.0"
 __all__ = [
     "COPY_KEYS",
     "COPY_TABLES",
+    "MAX_JSON_DEPTH",
     "AllOf",
     "AllowAll",
     "Allowed",
     "Allowlist",
     "AllowlistDecision",
     "AnyOf",
+    "ApiKey",
+    "ApiKeys",
     "AuthorizationContext",
+    "AuthorizationResult",
     "BadRequest",
     "CallableAllowlist",
     "Channel",
@@ -110,7 +137,10 @@ __all__ = [
     "IdentityLinker",
     "ImagePart",
     "InvalidIsolationKey",
+    "InvalidJSON",
+    "InvalidToken",
     "IsolationKeys",
+    "JSONResponse",
     "JSONText",
     "LeaseLock",
     "LinkChallenge",
@@ -122,10 +152,12 @@ __all__ = [
     "Lock",
     "Message",
     "NativeIdAllowlist",
+    "OAuthResourceServer",
     "OneTimeCodeLinker",
     "Part",
     "PermanentDeliveryError",
     "PluginError",
+    "PooledTransport",
     "Reject",
     "ResponseContext",
     "ResponseTarget",
@@ -145,17 +177,28 @@ __all__ = [
     "Target",
     "Task",
     "TextPart",
+    "TokenInfo",
     "Turn",
     "Usage",
+    "bearer_token",
+    "check_api_keys",
+    "check_open_channel",
     "current_isolation",
+    "decode_json",
+    "decode_stored_json",
+    "encode_json",
+    "encode_json_bytes",
     "error_response",
     "hookimpl",
     "hookspec",
+    "is_loopback_bind",
+    "is_loopback_client",
+    "key_fingerprint",
     "load_config",
     "markdown",
     "owner_id",
-    "random_hex",
     "read_json",
     "safe_state_path",
+    "scrub_json",
     "secret",
 ]

@@ -1,4 +1,5 @@
-"""The ``hostline`` command: serve, plugins, routes, check, push, outbox."""
+"""The ``hostline`` command: serve, plugins, routes, check, push, outbox, sessions,
+links, stats."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ChannelCommon, ChannelSpec, Config, load_config
+from ._bootstrap import build_host, resolve_config, setup_logging, with_store
+from .config import Config
 from .errors import ConfigError, HostlineError, PluginError
 
 __all__ = ["main"]
@@ -20,29 +22,8 @@ __all__ = ["main"]
 log = logging.getLogger("hostline.cli")
 
 
-def _config(path: str | None) -> Config:
-    """The config file, or the no-file default: every installed channel that
-    needs no secret (the Responses channel) serving the echo target."""
-    config = load_config(path)
-    if config.path is None:
-        from .plugins import CHANNELS_GROUP, Channel, entry_points
-
-        channels = {}
-        for name, ep in sorted(entry_points(CHANNELS_GROUP).items()):
-            try:
-                cls = ep.load()
-            except Exception:  # noqa: BLE001, S112 - a broken optional plugin is skipped here
-                continue
-            if isinstance(cls, type) and issubclass(cls, Channel) and not cls.needs_secrets:
-                channels[name] = ChannelSpec(name, ChannelCommon(plugin=name), {})
-        config = Config(None, config.host, channels, {})
-    return config
-
-
 def _host(args: argparse.Namespace) -> Any:
-    from .host import Host
-
-    return Host(_config(args.config))
+    return build_host(resolve_config(args.config))
 
 
 def _fail(exc: Exception) -> int:
@@ -52,25 +33,16 @@ def _fail(exc: Exception) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
-    import attrs
-
-    from .host import Host
-
-    config = _config(args.config)
-    # Command-line overrides go into the config so plugins see the real bind.
-    overrides = {k: v for k, v in (("bind", args.bind), ("workers", args.workers),
-                                   ("runners", args.runners)) if v is not None}
-    if overrides:
-        config = attrs.evolve(config, host=attrs.evolve(config.host, **overrides))
+    config = resolve_config(args.config, bind=args.bind, workers=args.workers,
+                            runners=args.runners)
     if config.host.workers < 1 or config.host.runners < 0:
         raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1 "
                           "and runners at least 0")
-    host = Host(config)
+    host = build_host(config, role="web" if config.host.runners else "all")
     runners = None
     if config.host.runners:
         from ._runners import Runners
 
-        host.role = "web"
         os.environ["HOSTLINE_ROLE"] = "web"  # for Hypercorn's worker processes
         runners = Runners(args.config, config.host.runners, args.log_level, config.host.bind,
                           grace=config.host.shutdown_grace)
@@ -130,7 +102,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         installed_plugins,
     )
 
-    config = _config(args.config)
+    config = resolve_config(args.config)
     enabled = {
         CHANNELS_GROUP: {s.common.plugin: i for i, s in config.channels.items()},
         PLUGINS_GROUP: {n: n for n in config.host.plugins},
@@ -192,20 +164,8 @@ def cmd_store(args: argparse.Namespace) -> int:
     from ._storecmd import cmd_store as run
     from .plugins import load_store
 
-    config = _config(args.config)
+    config = resolve_config(args.config)
     return run(args, config, load_store(config))
-
-
-async def _with_store(args: argparse.Namespace, fn: Any) -> Any:
-    config = _config(args.config)
-    from .plugins import load_store
-
-    store = load_store(config)
-    await store.open()
-    try:
-        return await fn(store, config)
-    finally:
-        await store.close()
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -224,19 +184,24 @@ def cmd_push(args: argparse.Namespace) -> int:
         print(f"queued push {task_id} to {args.channel}:{args.to}")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    """List outbox tasks, or retry a dead one."""
+    """List outbox tasks, retry a dead one, replay or purge many."""
+    if args.action in ("replay", "purge"):
+        from ._operator_cli import outbox_bulk
+
+        return outbox_bulk(args)
+
     async def go(store: Any, config: Config) -> int:
         if args.action == "retry":
-            if args.id is None:
+            if not args.ids:
                 raise ConfigError("outbox retry needs a task id")
-            if await store.retry_task(args.id):
-                print(f"task {args.id} queued again")
+            if await store.retry_task(args.ids[0]):
+                print(f"task {args.ids[0]} queued again")
                 return 0
-            print(f"hostline: error: no dead task {args.id}", file=sys.stderr)
+            print(f"hostline: error: no dead task {args.ids[0]}", file=sys.stderr)
             return 1
         states = ["dead"] if args.failed else None
         tasks = await store.list_tasks(states, limit=args.limit)
@@ -249,7 +214,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             print("no dead tasks" if args.failed else "outbox is empty")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,24 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", required=True)
     p.add_argument("--to", required=True, help="native address (chat id, conversation id)")
     p.add_argument("text")
-    p = add("outbox", cmd_outbox, "list outbox tasks; 'outbox retry ID' retries a dead one")
-    p.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
-    p.add_argument("id", nargs="?", type=int)
+    p = add("outbox", cmd_outbox, "list outbox tasks; 'outbox retry ID' retries a dead one; "
+                                  "'outbox replay|purge [ID...]' by id, --state or --older-than")
+    p.add_argument("action", nargs="?", choices=["list", "retry", "replay", "purge"],
+                   default="list")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID")
     p.add_argument("--failed", action="store_true", help="only dead-lettered tasks")
     p.add_argument("--limit", type=int, default=100)
+    from ._operator_cli import add_commands, parse_duration
+
+    p.add_argument("--state", action="append", choices=["dead", "pending"],
+                   help="replay/purge tasks in this state (default: dead; repeatable)")
+    p.add_argument("--older-than", type=parse_duration, default=None, metavar="DURATION",
+                   help="replay/purge only tasks created at least this long ago (30m, 7d)")
+    p.add_argument("--yes", "-y", action="store_true", help="purge without asking")
+    add_commands(add)
     from ._storecmd import add_parser as add_store_parser
 
     add_store_parser(lambda name, fn, help: add(name, cmd_store, help))
     return parser
-
-
-def setup_logging(level: str) -> None:
-    """Log format and level of every hostline process (serving and runners)."""
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Client libraries log a line per outbound call at INFO: one per reply.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,8 @@ class Runner:
         self.owner = owner_id()
         self.handlers: dict[str, Handler] = {}
         self.status: deque[TaskStatus] = deque(maxlen=1000)
+        #: Tasks finished in this process by outcome (``done``, ``retry``, ``dead``).
+        self.outcomes: Counter[str] = Counter()
         self._woken = False
         self._waiter: asyncio.Future[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
@@ -246,6 +248,7 @@ class Runner:
                 await self.store.finish(task.id, self.owner)
                 self.pending_estimate = max(0, self.pending_estimate - 1)
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
+                self.outcomes["done"] += 1
         finally:
             self._inflight.pop(task.id, None)
             if self._could_claim():
@@ -268,8 +271,9 @@ class Runner:
             log.debug("task %s failure", task.id, exc_info=exc)
         await self.store.reschedule(task.id, self.owner, error,
                                     None if delay is None else time.time() + delay)
-        self.status.append(TaskStatus(task.id, task.kind, "dead" if delay is None else "retry",
-                                      time.time(), error))
+        outcome = "dead" if delay is None else "retry"
+        self.status.append(TaskStatus(task.id, task.kind, outcome, time.time(), error))
+        self.outcomes[outcome] += 1
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -263,6 +263,15 @@ class StoreConformance(OperatorConformance):
         await store.finish(tid, "me")
         assert await store.list_tasks() == []
 
+    async def test_dead_letter_commits_a_dead_task(self, make_store: MakeStore) -> None:
+        store = await make_store()
+        tid = await store.dead_letter("k:update", {"update": {"bad": True}}, "unprocessable")
+        assert tid is not None
+        (dead,) = await store.list_tasks(["dead"])
+        assert dead.id == tid and dead.kind == "k:update" and dead.last_error == "unprocessable"
+        assert dead.payload == {"update": {"bad": True}}
+        assert await store.count_pending() == 0 and await store.claim("me", 10, 30) == []
+
     async def test_release_gives_leases_back(self, make_store: MakeStore) -> None:
         store = await make_store()
         for i in range(3):

@@ -311,12 +311,8 @@ class Host:
         app = Starlette(
             routes=routes,
             middleware=[
-<<<<<<< HEAD
                 *([Middleware(telemetry.TelemetryMiddleware)] if traced else []),
-                Middleware(ErrorMiddleware),
-=======
                 Middleware(ErrorMiddleware, metrics=self.metrics),
->>>>>>> main
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
             ],

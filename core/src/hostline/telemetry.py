@@ -122,6 +122,15 @@ def from_config(config: Config, role: str = "all") -> Telemetry | None:
                      == "true", owned=True)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hostline")
+    except PackageNotFoundError:
+        return "0"
+
+
 def conversation_id(session_key: str) -> str:
     """``gen_ai.conversation.id``: stable per session, without the ids in its key."""
     return hashlib.sha256(session_key.encode()).hexdigest()[:32]
@@ -260,8 +269,6 @@ class Telemetry:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        from . import __version__
-
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
@@ -269,8 +276,9 @@ class Telemetry:
         self._owned = owned
         self._trace = trace
         self._propagator = TraceContextTextMapPropagator()
-        self.tracer = tracer_provider.get_tracer("hostline", __version__)
-        m = meter_provider.get_meter("hostline", __version__)
+        version = _version()
+        self.tracer = tracer_provider.get_tracer("hostline", version)
+        m = meter_provider.get_meter("hostline", version)
         self.meter = m
         self.turns = m.create_counter("hostline.turns", "{turn}", "Turns run, by outcome")
         self.first_delta = m.create_histogram(

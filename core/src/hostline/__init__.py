@@ -24,6 +24,7 @@ from .config import Config, Secret, StoreConfig, load_config, secret
 from .credentials import (
     ApiKey,
     ApiKeys,
+    BearerAuth,
     bearer_token,
     check_api_keys,
     check_open_channel,
@@ -116,6 +117,7 @@ __all__ = [
     "AuthorizationContext",
     "AuthorizationResult",
     "BadRequest",
+    "BearerAuth",
     "CallableAllowlist",
     "Channel",
     "ChannelConfigurationError",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import telemetry
 from .errors import DeliveryError
 from .store import Doorbell, Store, Task, owner_id
 from .types import Destination, Message
@@ -124,6 +125,8 @@ class Runner:
                       remember: float | None = None) -> int | None:
         """Commit a task and wake the workers. ``None`` if ``key`` was already
         queued (or, with ``remember``, seen in the last ``remember`` seconds)."""
+        if telemetry.active is not None:
+            payload = telemetry.active.inject(payload)  # the trace goes on where it runs
         task_id = await self.store.enqueue(kind, payload, partition=partition, key=key,
                                            delay=delay, remember=remember)
         if task_id is not None:
@@ -241,6 +244,9 @@ class Runner:
                 log.warning("extending task leases failed", exc_info=True)
 
     async def _run(self, task: Task) -> None:
+        tel = telemetry.active
+        obs = tel.task(task) if tel is not None else None
+        outcome, error = "cancelled", None
         try:
             handler = self.handlers[task.kind]
             try:
@@ -248,18 +254,23 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is recorded on the task
-                await self._failed(task, exc)
+                error = type(exc).__name__
+                outcome = await self._failed(task, exc)
             else:
                 await self.store.finish(task.id, self.owner)
                 self.pending_estimate = max(0, self.pending_estimate - 1)
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
                 self.outcomes["done"] += 1
+                outcome = "done"
         finally:
+            if obs is not None:
+                obs.end(outcome, error)
             self._inflight.pop(task.id, None)
             if self._could_claim():
                 self.wake()
 
-    async def _failed(self, task: Task, exc: Exception) -> None:
+    async def _failed(self, task: Task, exc: Exception) -> str:
+        """Record the failure; returns the outcome (``retry`` or ``dead``)."""
         retryable = getattr(exc, "retryable", not isinstance(exc, (TypeError, ValueError,
                                                                    KeyError)))
         retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
@@ -279,6 +290,7 @@ class Runner:
         outcome = "dead" if delay is None else "retry"
         self.status.append(TaskStatus(task.id, task.kind, outcome, time.time(), error))
         self.outcomes[outcome] += 1
+        return outcome
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
+from . import telemetry
 from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
 from .isolation import IsolationMiddleware
 from .json_boundary import JSONResponse
@@ -81,9 +82,11 @@ def build_app(host: Host, *, lifespan: bool = True) -> Starlette:
     async def too_large(request: Request, exc: Exception) -> Response:
         return error_response(413, str(exc), code="body_too_large")
 
+    traced = host.telemetry is not None or telemetry.configured(host.config)
     app = Starlette(
         routes=routes,
         middleware=[
+            *([Middleware(telemetry.TelemetryMiddleware)] if traced else []),
             Middleware(ErrorMiddleware, metrics=host.metrics),
             Middleware(IsolationMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=host.config.host.max_body_bytes),

@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from . import telemetry
 from .delivery import DELIVERY
 from .errors import HostlineError
 from .plugins import Channel
@@ -86,6 +87,12 @@ async def host_lifespan(host: Host) -> AsyncIterator[None]:
     sampler = Sampler(host.store, host.runner.owner, host.runner.outcomes,
                       lambda: host.queue_depth)
     sampler.start()
+    tel, own_tel = host.telemetry, host.telemetry is None
+    if tel is None:
+        tel = host.telemetry = telemetry.from_config(host.config, host.role)
+    if tel is not None:
+        tel.bind(host)
+        telemetry.active = tel
     host.ready = True
     log.info("hostline ready: target %s, channels %s", host.target.name,
              ", ".join(host.channels) or "none")
@@ -99,6 +106,12 @@ async def host_lifespan(host: Host) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(host.runs.idle.wait(), grace)
         await sampler.stop()
+        if tel is not None:
+            if telemetry.active is tel:
+                telemetry.active = None
+            tel.shutdown()
+            if own_tel:
+                host.telemetry = None
         await stack.aclose()
         await host.store.close()
 

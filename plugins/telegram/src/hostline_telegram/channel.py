@@ -241,8 +241,11 @@ class TelegramChannel(hostline.Channel):
                                 {"drop_pending_updates": cfg.drop_pending_updates})
         except TelegramError as exc:
             raise RuntimeError(f"deleteWebhook failed: {exc}") from None
-        self._poller = asyncio.create_task(self._poll_loop(),
-                                           name=f"hostline-telegram-poll-{self.name}")
+        # One getUpdates loop for the bot among every process sharing the
+        # store (Telegram allows one): the others wait to take over.
+        self._poller = asyncio.create_task(
+            self.host.singleton(f"telegram:{self.bot_id}:getUpdates", self._poll_loop),
+            name=f"hostline-telegram-poll-{self.name}")
 
     async def _set_commands(self) -> None:
         commands = await self.host.commands()
@@ -312,8 +315,8 @@ class TelegramChannel(hostline.Channel):
         chat = _chat_of(update) if isinstance(update, dict) else None
         if isinstance(chat, int) and not isinstance(chat, bool):
             try:
-                await self.host.enqueue_push(Destination(self.name, str(chat)),
-                                             Message.assistant(self.config.error_reply))
+                await self.host.delivery.enqueue(Destination(self.name, str(chat)),
+                                                 Message.assistant(self.config.error_reply))
             except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
                 log.warning("telegram channel %r: could not queue the error reply (%s)",
                             self.name, type(exc).__name__)

@@ -5,6 +5,7 @@ Plugins import only names re-exported here.
 
 from __future__ import annotations
 
+from . import markdown
 from .auth import (
     AllOf,
     AllowAll,
@@ -131,6 +132,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "markdown",
     "random_hex",
     "read_json",
     "safe_state_path",

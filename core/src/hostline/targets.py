@@ -151,8 +151,10 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
         except Exception as exc:  # noqa: BLE001 - any import failure is a config error
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None
-        if options and callable(obj) and getattr(obj, "__hostline_factory__", False):
-            obj = obj(**_factory_kwargs(obj, options, state_dir))
+        if callable(obj) and getattr(obj, "__hostline_factory__", False):
+            # A factory marked so is called with its options (none is fine).
+            obj = _call_factory(obj, options, state_dir, f"{source}: [host.target_options]: "
+                                f"target {spec!r}")
         return Target(spec, obj)
     ep = entry_points.get(spec)
     if ep is None:
@@ -166,12 +168,17 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                           f"import: {type(exc).__name__}: {exc}") from None
     if factory is echo:
         return Target(spec, echo)
+    return Target(spec, _call_factory(factory, options, state_dir,
+                                      f"{source}: [host.target_options]: target {spec!r} "
+                                      f"(entry point {ep.value})"))
+
+
+def _call_factory(factory: Any, options: Mapping[str, Any], state_dir: Path | None,
+                  what: str) -> Any:
     try:
-        obj = factory(**_factory_kwargs(factory, options, state_dir))
+        return factory(**_factory_kwargs(factory, options, state_dir))
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - a factory may raise anything
-        raise ConfigError(f"{source}: [host.target_options]: target {spec!r} "
-                          f"(entry point {ep.value}) refused its options: "
+        raise ConfigError(f"{what} refused its options: "
                           f"{type(exc).__name__}: {exc}") from None
-    return Target(spec, obj)

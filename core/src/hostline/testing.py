@@ -11,12 +11,18 @@ Fixtures (available automatically once hostline is installed):
 
 ``config_toml`` is the text of a ``hostline.toml``; ``{state_dir}`` in it is
 replaced by the temp state dir.
+
+:class:`SimulatedModel` (``target = "hostline.testing:simulated_model"``,
+options in ``[host.target_options]``) stands in for a real model in tests and
+benchmarks: seconds to the first token, then tokens at a steady rate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,8 +36,104 @@ import pytest
 
 from .config import load_config
 from .host import Host
+from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["ServerProcess", "free_port", "hostline_app", "hostline_server", "make_host"]
+__all__ = ["ServerProcess", "SimulatedFailure", "SimulatedModel", "free_port", "hostline_app",
+           "hostline_server", "make_host", "simulated_model"]
+
+
+class SimulatedFailure(RuntimeError):
+    """What :class:`SimulatedModel` raises for the share ``failure_rate`` of its runs."""
+
+
+_WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit",
+          "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et")
+
+
+class SimulatedModel:
+    """A stand-in for a model behind an API: it waits ``first_token`` seconds,
+    then produces ``reply_tokens`` words at ``tokens_per_second``, streamed in
+    deltas of ``chunk_tokens`` words (or returned whole with ``stream=False``).
+
+    The reply starts with the input text (``echo=True``), so a test can tell
+    which reply answers which message. ``failure_rate`` is the share of runs
+    that raise :class:`SimulatedFailure` instead of answering (``seed`` makes
+    the draw repeatable). It awaits and holds nothing else, like a model that
+    is waited on over the network: what it measures is the host's own cost.
+    """
+
+    def __init__(self, *, first_token: float = 1.0, tokens_per_second: float = 20.0,
+                 reply_tokens: int = 40, chunk_tokens: int = 1, stream: bool = True,
+                 failure_rate: float = 0.0, echo: bool = True, seed: int | None = None) -> None:
+        if first_token < 0 or tokens_per_second <= 0 or reply_tokens < 0 or chunk_tokens < 1:
+            raise ValueError("first_token >= 0, tokens_per_second > 0, reply_tokens >= 0 "
+                             "and chunk_tokens >= 1 are required")
+        if not 0.0 <= failure_rate <= 1.0:
+            raise ValueError("failure_rate must be between 0 and 1")
+        self.first_token = float(first_token)
+        self.tokens_per_second = float(tokens_per_second)
+        self.reply_tokens = int(reply_tokens)
+        self.chunk_tokens = int(chunk_tokens)
+        self.streams = bool(stream)
+        self.failure_rate = float(failure_rate)
+        self.echo = bool(echo)
+        self._random = random.Random(seed)
+        #: Runs started and runs that raised, for tests that count.
+        self.started = 0
+        self.failed = 0
+        if not self.streams:
+            # A non-streaming model: the host must not see a stream() to call.
+            self.stream = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"<SimulatedModel first_token={self.first_token}s "
+                f"{self.reply_tokens} tokens at {self.tokens_per_second}/s "
+                f"{'streaming' if self.streams else 'whole'}>")
+
+    def _chunks(self, request: RunRequest) -> list[str]:
+        words = [_WORDS[i % len(_WORDS)] for i in range(self.reply_tokens)]
+        if self.echo and request.text:
+            words.insert(0, request.text + ":")
+        size = self.chunk_tokens
+        return [" ".join(words[i:i + size]) + (" " if i + size < len(words) else "")
+                for i in range(0, len(words), size)]
+
+    def _start(self) -> None:
+        self.started += 1
+        if self.failure_rate and self._random.random() < self.failure_rate:
+            self.failed += 1
+            raise SimulatedFailure("simulated model failure")
+
+    def _usage(self, request: RunRequest) -> Usage:
+        return Usage(len(request.text.split()), self.reply_tokens)
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Wait as long as the whole stream would take, then answer at once."""
+        await asyncio.sleep(self.first_token + self.reply_tokens / self.tokens_per_second)
+        self._start()
+        return RunResult.from_text("".join(self._chunks(request)), usage=self._usage(request))
+
+    async def stream(self, request: RunRequest) -> Any:
+        """Yield the reply in deltas, on a fixed schedule (no drift under load)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(self.first_token)
+        self._start()
+        step = self.chunk_tokens / self.tokens_per_second
+        for i, chunk in enumerate(self._chunks(request)):
+            if i:
+                await asyncio.sleep(max(0.0, start + self.first_token + i * step - loop.time()))
+            yield RunUpdate(delta=chunk)
+        yield RunUpdate(usage=self._usage(request))
+
+
+def simulated_model(**options: Any) -> SimulatedModel:
+    """The factory config names: ``target = "hostline.testing:simulated_model"``
+    with the :class:`SimulatedModel` keywords in ``[host.target_options]``."""
+    return SimulatedModel(**options)
+
+
+simulated_model.__hostline_factory__ = True  # type: ignore[attr-defined]
 
 
 def free_port() -> int:

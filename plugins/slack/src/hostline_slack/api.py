@@ -13,6 +13,7 @@ Calls go through :class:`~hostline_slack.ratelimit.RateLimiter` first.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ import httpx
 import hostline
 from hostline.outbound import PooledTransport
 
+from .errors import FileTooLarge
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("hostline.slack")
@@ -137,6 +139,9 @@ class SlackAPI:
         headers = {"accept": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        elif auth is not None:
+            pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["authorization"] = f"Basic {pair}"
         if method in FORM_METHODS:
             body = urlencode({k: _encode(v) for k, v in fields.items()}).encode()
             headers["content-type"] = "application/x-www-form-urlencoded"
@@ -144,8 +149,7 @@ class SlackAPI:
             body = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
             headers["content-type"] = "application/json; charset=utf-8"
         request = self.client.build_request("POST", f"{self.api_base}/{method}",
-                                            content=body, headers=headers,
-                                            auth=httpx.BasicAuth(*auth) if auth else None)
+                                            content=body, headers=headers)
         try:
             resp = await self.client.send(request)
         except httpx.PoolTimeout:
@@ -187,8 +191,6 @@ class SlackAPI:
 
     async def download(self, url: str, *, token: str, max_bytes: int) -> bytes:
         """GET a private file URL with the bot token, at most ``max_bytes``."""
-        from .errors import FileTooLarge
-
         try:
             async with self.client.stream(
                     "GET", url, headers={"authorization": f"Bearer {token}"}) as resp:

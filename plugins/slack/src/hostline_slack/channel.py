@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -361,7 +361,8 @@ class SlackChannel(hostline.Channel):
         event, team = d(payload.get("event")), s(payload.get("team"))
         kind = event.get("type")
         if kind in ("message", "app_mention"):
-            await self._on_message(team, event, s(payload.get("bot_user")) or None)
+            await self._on_message(team, event, s(payload.get("bot_user")) or None,
+                                   s(payload.get("event_id")))
         elif kind == "assistant_thread_started":
             await self._on_thread_started(team, event)
         elif kind in ("app_uninstalled", "tokens_revoked"):
@@ -434,7 +435,8 @@ class SlackChannel(hostline.Channel):
         return bool(thread) and await self.host.store.kv_get(
             THREADS_NS, f"{self.name}:{team}:{channel}:{thread}") is not None
 
-    async def _on_message(self, team: str, event: dict[str, Any], bot_user: str | None) -> None:
+    async def _on_message(self, team: str, event: dict[str, Any], bot_user: str | None,
+                          event_id: str = "") -> None:
         if skip_at_ack(event):
             return
         user, channel, ts = (slack_id(event.get("user")), slack_id(event.get("channel")),
@@ -447,9 +449,12 @@ class SlackChannel(hostline.Channel):
         is_dm = event.get("channel_type") == "im" or channel.startswith("D")
         if not is_dm and not await self._addressed(team, channel, event, bot_user):
             return
-        # A message can arrive as both `message` and `app_mention`: run it once.
-        if not await self.host.store.kv_add(SEEN_NS, f"{self.name}:{team}:{channel}:{ts}", 1,
-                                            ttl=self.config.dedupe_ttl):
+        # A message can arrive as both `message` and `app_mention`: run it once
+        # (but a retry of the same event, after a crash, runs again).
+        seen = f"{self.name}:{team}:{channel}:{ts}"
+        store = self.host.store
+        if not await store.kv_add(SEEN_NS, seen, event_id, ttl=self.config.dedupe_ttl) and \
+                await store.kv_get(SEEN_NS, seen) != event_id:
             return
         text = strip_mentions(s(event.get("text")), bot_user)
         thread = slack_id(event.get("thread_ts")) or (ts if self.config.reply_in_thread
@@ -573,7 +578,8 @@ class SlackChannel(hostline.Channel):
         for action in payload.get("actions") or ():
             value = s(d(action).get("value")) or s(d(d(action).get("selected_option"))
                                                    .get("value"))
-            rating = "positive" if value in ("positive", "good", "up") else "negative"
+            rating: Literal["positive", "negative"] = \
+                "positive" if value in ("positive", "good", "up") else "negative"
             known = await self.host.store.kv_get(ANSWERS_NS, f"{self.name}:{channel}:{ts}")
             answer = d(known)
             uid = slack_id(user.get("id"))

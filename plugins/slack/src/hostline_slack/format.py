@@ -25,6 +25,8 @@ from hostline import markdown as md
 
 __all__ = ["escape", "render", "split_plain", "to_mrkdwn"]
 
+_GRAVE = "\u02cb"  # inline code cannot hold a backtick: a look-alike
+_FENCE = re.compile(r"`(?=``)")
 _SAFE_URL = re.compile(r"(?:https?://|mailto:)[^\s<>|]+", re.IGNORECASE)
 
 
@@ -48,9 +50,10 @@ class _Inline:
     def one(self, node: md.Inline, plain: bool) -> str:
         match node:
             case md.Text(text=text):
-                return escape(text)
+                # A literal ``` would open a code block in Slack.
+                return _no_fence(escape(text))
             case md.CodeSpan(code=code):
-                return escape(code) if plain else f"`{escape(code.replace('`', 'ˋ'))}`"
+                return escape(code) if plain else "`" + escape(code.replace("`", _GRAVE)) + "`"
             case md.Strong(children=children):
                 inner = self.render(children, plain=plain)
                 return inner if plain or not inner.strip() else f"*{inner}*"
@@ -75,8 +78,13 @@ class _Inline:
         return ""
 
 
+def _no_fence(text: str) -> str:
+    """Break every run of three backticks (a zero-width space after each but the last two)."""
+    return _FENCE.sub("`\u200b", text)
+
+
 def _code(code: str) -> str:
-    return "```\n" + escape(code).replace("```", "`\u200b``") + "\n```"
+    return "```\n" + _no_fence(escape(code)) + "\n```"
 
 
 def _indent(text: str, prefix: str, rest: str) -> str:
@@ -162,7 +170,7 @@ def _split_code(code: str, limit: int) -> list[str]:
     room = limit - len(_code(""))
     out: list[str] = []
     for chunk in split_plain(escape(code), room, separators=("\n",)):
-        out.append("```\n" + chunk.replace("```", "`\u200b``") + "\n```")
+        out.append("```\n" + _no_fence(chunk) + "\n```")
     return out
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+import hostline
 
 from .api import SlackError
 from .installations import Installation
@@ -91,9 +93,10 @@ async def callback(ch: SlackChannel, request: Request) -> Response:
     except SlackError as exc:
         log.info("slack channel %r: oauth.v2.access failed: %s", ch.name, exc.error)
         return _page(400, "Installation failed", f"Slack refused the code: {exc.error}")
-    team = answer.get("team") if isinstance(answer.get("team"), dict) else {}
+    raw_team = answer.get("team")
+    team: dict[str, Any] = raw_team if isinstance(raw_team, dict) else {}
     token = answer.get("access_token")
-    team_id = team.get("id") if isinstance(team, dict) else None
+    team_id = team.get("id")
     if not isinstance(token, str) or not isinstance(team_id, str) or \
             answer.get("token_type", "bot") != "bot":
         return _page(400, "Installation failed", "Slack's answer has no bot token.")
@@ -103,8 +106,6 @@ async def callback(ch: SlackChannel, request: Request) -> Response:
 
     enterprise = answer.get("enterprise")
     installer = answer.get("authed_user")
-    import hostline
-
     await ch.installations.save(Installation(
         team_id, hostline.Secret(token), s(answer.get("bot_user_id")), s(team.get("name")),
         s(answer.get("app_id")),

@@ -130,3 +130,53 @@ def test_parse_and_layout_never_fail(text):
     for s in styled.spans:
         assert 0 <= s.start < s.end <= len(styled.text)
     assert all(isinstance(n, md.Node) for n in md.walk(doc))
+
+
+# --------------------------------------------------------------------------- splitting
+def test_split_prefers_paragraphs_then_lines_then_words():
+    styled = md.layout(md.parse("aaaa bbbb\n\ncccc dddd\neeee"))
+    parts = md.split_styled(styled, 12)
+    assert [p.text for p in parts] == ["aaaa bbbb\n\n", "cccc dddd\n", "eeee"]
+    assert [p.text for p in md.split_styled(md.layout(md.parse("aaaa bbbb cccc")), 10)] == [
+        "aaaa bbbb ", "cccc"]
+
+
+def test_split_keeps_code_blocks_whole_when_they_fit():
+    text = "intro line here\n\n```py\nx = 1\ny = 2\n```\n\nafter"
+    parts = md.split_styled(md.layout(md.parse(text)), 20)
+    assert [p.text for p in parts] == ["intro line here\n\n", "x = 1\ny = 2\n\nafter"]
+    pre = [s for s in parts[1].spans if s.kind == "pre"]
+    assert pre and parts[1].text[pre[0].start:pre[0].end] == "x = 1\ny = 2"
+
+
+def test_split_long_code_block_between_lines_each_part_a_block():
+    code = "\n".join(f"line {i}" for i in range(30))
+    parts = md.split_styled(md.layout(md.parse(f"```\n{code}\n```")), 50)
+    assert "".join(p.text for p in parts) == code
+    for p in parts:
+        assert [s.kind for s in p.spans] == ["pre"]
+        assert p.text.endswith("\n") or p is parts[-1]  # cut between lines
+
+
+def test_split_measure_on_markup_and_utf16():
+    styled = md.layout(md.parse("**" + "😀" * 10 + "**"))
+    parts = md.split_styled(styled, 8, lambda p: md.utf16_len(p.text))
+    assert [len(p.text) for p in parts] == [4, 4, 2]
+    with pytest.raises(ValueError, match="too small"):
+        md.split_styled(styled, 1, lambda p: md.utf16_len(p.text))
+
+
+def test_split_never_cuts_a_grapheme_when_avoidable():
+    text = "e\u0301" * 10
+    parts = md.split_styled(md.StyledText(text), 5)
+    assert all(not p.text.startswith("\u0301") for p in parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab *_`~[]()<>#|-1.\n😀é\u0301")), max_size=300),
+       st.integers(min_value=2, max_value=60))
+def test_split_properties(text, limit):
+    styled = md.layout(md.parse(text))
+    parts = md.split_styled(styled, limit, lambda p: md.utf16_len(p.text))
+    assert "".join(p.text for p in parts) == styled.text
+    assert all(md.utf16_len(p.text) <= limit for p in parts)

@@ -14,14 +14,29 @@ config-driven allowlists) is registered the same way, as the default plugin
 **Order.** pluggy calls implementations last-registered first: enabled
 plugins before channels, channels in reverse config order, built-ins last.
 ``tryfirst=True`` / ``trylast=True`` on the hookimpl move an implementation
-to the front or back; ``hookwrapper``/``wrapper`` implementations wrap the
-others as in pytest. Kinds:
+to the front or back.
 
-* *collect*: every implementation is called; the host uses all non-``None``
-  results.
+**Wrappers.** Every hook accepts ``@hookimpl(wrapper=True)`` (new style)
+and ``@hookimpl(hookwrapper=True)`` (old style) implementations, as in
+pytest. A wrapper is a plain generator function: the code before its
+``yield`` runs before the other implementations, the code after it once
+they are done (their awaitables awaited). A new-style wrapper receives the
+hook's result from ``yield`` (or the exception, raised there) and returns
+the result to use; an old-style one receives a :class:`pluggy.Result` and
+may ``force_result()``. The wrappers' own code cannot ``await``. What a
+wrapper sees as the result depends on the kind:
+
+* *collect*: every implementation is called; the result is the list of
+  their non-``None`` results (each as the implementation returned it: a
+  list of routes, a context manager...). The host then flattens lists.
 * *chained*: the host calls implementations one after another, feeding each
-  the previous one's result; ``None`` means "unchanged".
-* *firstresult*: calls stop at the first non-``None`` result.
+  the previous one's result; ``None`` means "unchanged". The result is the
+  final value (``None`` when a response hook dropped the delivery).
+* *firstresult*: calls stop at the first non-``None`` result, which is the
+  result.
+
+``hostline_routes`` is called while the app is built, outside the event
+loop: its implementations must answer without waiting on I/O.
 """
 
 from __future__ import annotations
@@ -116,13 +131,14 @@ def hostline_response_hook(context: ResponseContext) -> Any:
 def hostline_push(destination: Destination, message: Message, host: Host, key: str) -> Any:
     """Send ``message`` to ``destination`` proactively (*firstresult*).
 
-    Only the channel instance named ``destination.channel`` answers; others
-    return ``None``. Return a :class:`hostline.DeliveryReceipt`. ``key`` is an
-    idempotency key stable across retries of one delivery, for channels whose
-    API can deduplicate. Raise :class:`hostline.RetryableDeliveryError` for
-    transient failures and :class:`hostline.PermanentDeliveryError` for
-    destinations that cannot be reached; the outbox retries or dead-letters.
-    Called from the outbox worker, never on the request path.
+    The host calls only the channel instance named ``destination.channel``
+    (and non-channel plugins, which may answer for any destination). Return
+    a :class:`hostline.DeliveryReceipt`. ``key`` is an idempotency key stable
+    across retries of one delivery, for channels whose API can deduplicate.
+    Raise :class:`hostline.RetryableDeliveryError` for transient failures
+    and :class:`hostline.PermanentDeliveryError` for destinations that
+    cannot be reached; the outbox retries or dead-letters. Called from the
+    outbox worker, never on the request path.
     """
 
 

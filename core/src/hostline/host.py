@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import time
@@ -40,6 +39,8 @@ from .isolation import IsolationMiddleware, current_isolation
 from .plugins import (
     TARGETS_GROUP,
     Channel,
+    Hooks,
+    await_maybe,
     build_channel,
     entry_points,
     load_plugin,
@@ -106,12 +107,6 @@ class Command:
     description: str
     handler: Any
     public: bool = False
-
-
-async def _await_maybe(value: Any) -> Any:
-    while inspect.isawaitable(value):
-        value = await value
-    return value
 
 
 class Turn:
@@ -189,6 +184,8 @@ class Host:
                  store: Store | None = None, plugins: Iterable[Any] = ()) -> None:
         self.config = config or Config(None, HostConfig(), {}, {})
         self.pm = make_plugin_manager()
+        #: The one caller of every hook (pluggy's order, wrappers, awaiting).
+        self.hooks = Hooks(self.pm)
         self.channels: dict[str, Channel] = {}
         self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
         self.runner = Runner(self.store, self.config.host.outbox,
@@ -238,22 +235,10 @@ class Host:
         return cls(load_config(path), **kwargs)
 
     # hooks ------------------------------------------------------------------
-    def _impls(self, name: str) -> list[Any]:
-        """Implementations in call order (pluggy's: last registered first)."""
-        return [i for i in reversed(getattr(self.pm.hook, name).get_hookimpls())
-                if not (i.hookwrapper or i.wrapper)]
-
-    @staticmethod
-    def _call(impl: Any, **kwargs: Any) -> Any:
-        return impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
-
     async def collect(self, name: str, **kwargs: Any) -> list[Any]:
-        """Call a *collect* hook; await results; flatten lists; drop ``None``."""
+        """Call a *collect* hook through :attr:`hooks`; flatten lists; drop ``None``."""
         out: list[Any] = []
-        for value in getattr(self.pm.hook, name)(**kwargs):
-            value = await _await_maybe(value)
-            if value is None:
-                continue
+        for value in await self.hooks.collect(name, **kwargs):
             if isinstance(value, (list, tuple)):
                 out.extend(v for v in value if v is not None)
             else:
@@ -270,16 +255,26 @@ class Host:
 
     def routes(self) -> list[tuple[str, BaseRoute]]:
         """``(instance or "", route)`` for every plugin route, mount points applied."""
+        # Which channel each list of routes came from, so a wrapper sees what
+        # implementations returned and routes it adds are mounted at the root.
+        owner: dict[int, str] = {}
+
+        def note_owner(impl: Any, routes: Any) -> Any:
+            if routes is not None and isinstance(impl.plugin, Channel):
+                owner[id(routes)] = impl.plugin.name
+            return routes
+
         out: list[tuple[str, BaseRoute]] = []
-        for impl in self._impls("hostline_routes"):
-            routes = self._call(impl, host=self) or []
-            if isinstance(impl.plugin, Channel):
+        # Routes are built synchronously (``hostline routes``, ``build_app``).
+        for routes in self.hooks.collect_now("hostline_routes", each=note_owner, host=self):
+            name = owner.get(id(routes))
+            if name is None:
+                out.extend(("", r) for r in routes)
+            else:
                 # No slash redirects: a 307 sent before the body is read breaks
                 # keep-alive for POST clients; an unknown path is a plain 404.
-                out.append((impl.plugin.name, Mount(
-                    f"/{impl.plugin.name}", app=Router(routes, redirect_slashes=False))))
-            else:
-                out.extend(("", r) for r in routes)
+                out.append((name, Mount(f"/{name}", app=Router(list(routes),
+                                                               redirect_slashes=False))))
         return out
 
     def build_app(self, *, lifespan: bool = True) -> Starlette:
@@ -359,15 +354,27 @@ class Host:
                     "hostline_allowlists", channel=channel, host=self)
             except Exception as exc:  # noqa: BLE001 - every failure goes in the report
                 errors.append(f"  {channel} allowlists: {type(exc).__name__}: {exc}")
-        impls = list(reversed(self._impls("hostline_lifespan")))  # registration order
-        for impl in impls:
-            label = impl.plugin.name if isinstance(impl.plugin, Channel) else impl.plugin_name
+        def label(impl: Any) -> str:
+            return str(impl.plugin.name if isinstance(impl.plugin, Channel)
+                       else impl.plugin_name)
+
+        def failed(impl: Any, exc: BaseException) -> None:
+            errors.append(f"  {label(impl)}: {type(exc).__name__}: {exc}")
+
+        labels: dict[int, str] = {}
+
+        def note_label(impl: Any, cm: Any) -> Any:
+            labels[id(cm)] = label(impl)
+            return cm
+
+        managers = await self.hooks.collect("hostline_lifespan", host=self, on_error=failed,
+                                            each=note_label)
+        for cm in reversed(managers):  # registration order
             try:
-                cm = self._call(impl, host=self)
-                if cm is not None:
-                    await stack.enter_async_context(cm)
+                await stack.enter_async_context(cm)
             except Exception as exc:  # noqa: BLE001 - every failure goes in the report
-                errors.append(f"  {label}: {type(exc).__name__}: {exc}")
+                errors.append(f"  {labels.get(id(cm), 'a lifespan wrapper')}: "
+                              f"{type(exc).__name__}: {exc}")
         if errors:
             await stack.aclose()
             await self.store.close()
@@ -469,11 +476,9 @@ class Host:
         default_target = ResponseTarget.parse(spec.common.response_target) if spec else None
         request = RunRequest(tuple(input), history, session, identity, channel,
                              dict(options or {}), iso, default_target, destination)
-        for impl in self._impls("hostline_run_hook"):
-            changed = await _await_maybe(self._call(impl, request=request, host=self))
-            if changed is not None:
-                request = changed
-        turn = Turn(self, request)
+        changed = await self.hooks.chain("hostline_run_hook", request,
+                                         lambda r: {"request": r, "host": self})
+        turn = Turn(self, changed if changed is not None else request)
         if identity is not None and destination is not None:
             # Where this person can be reached, saved with the turn.
             turn.records.append(("dest", identity.key, {"destination": destination.to_json(),
@@ -510,13 +515,15 @@ class Host:
 
     async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
         """Run the response hook chain for one destination; ``None`` if dropped."""
-        for impl in self._impls("hostline_response_hook"):
-            out = await _await_maybe(self._call(impl, context=context))
-            if out is False:
-                return None
-            if isinstance(out, RunResult):
-                context.result = out
-        return context.result
+        def feed(result: RunResult) -> dict[str, Any]:
+            context.result = result
+            return {"context": context}
+
+        final = await self.hooks.chain("hostline_response_hook", context.result, feed)
+        if final is not None and not isinstance(final, RunResult):
+            raise TypeError(f"a hostline_response_hook returned {type(final).__name__}; "
+                            "expected RunResult, False or None")
+        return final
 
     # delivery ---------------------------------------------------------------
     async def enqueue_push(self, destination: Destination, message: Message, *,
@@ -556,14 +563,12 @@ class Host:
         Firstresult with awaiting: channel instances other than
         ``destination.channel`` are skipped; other plugins may answer.
         """
-        for impl in self._impls("hostline_push"):
-            if isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel:
-                continue
-            out = await _await_maybe(self._call(impl, destination=destination, message=message,
-                                                host=self, key=key))
-            if out is not None:
-                return out
-        return None
+        def other_channel(impl: Any) -> bool:
+            return isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel
+
+        return await self.hooks.first("hostline_push", skip=other_channel,
+                                      destination=destination, message=message,
+                                      host=self, key=key)
 
     async def _push_task(self, task: Task) -> None:
         dest = Destination.from_json(task.payload["destination"])
@@ -593,14 +598,17 @@ class Host:
         implementations took it without error.
         """
         self.metrics[f"feedback:{feedback.rating}"] += 1
-        ok = 0
-        for impl in self._impls("hostline_feedback"):
-            try:
-                await _await_maybe(self._call(impl, feedback=feedback, host=self))
-                ok += 1
-            except Exception:
-                log.warning("hostline_feedback in %s failed", impl.plugin_name, exc_info=True)
-        return ok
+        taken: list[str] = []
+
+        def took(impl: Any, value: Any) -> None:
+            taken.append(impl.plugin_name)
+
+        def failed(impl: Any, exc: BaseException) -> None:
+            log.warning("hostline_feedback in %s failed", impl.plugin_name, exc_info=exc)
+
+        await self.hooks.collect("hostline_feedback", each=took, on_error=failed,
+                                 feedback=feedback, host=self)
+        return len(taken)
 
     # authorization ----------------------------------------------------------
     def _denied_reply(self, channel: str) -> str:
@@ -673,5 +681,5 @@ class Host:
                 return _LINK_PROMPT
         ctx = CommandContext(self, channel, scope, identity, args.strip(),
                              isolation if isolation is not None else current_isolation())
-        return str(await _await_maybe(cmd.handler(ctx)))
+        return str(await await_maybe(cmd.handler(ctx)))
 

@@ -1,15 +1,22 @@
-"""The plugin manager and entry-point discovery.
+"""The plugin manager, entry-point discovery and the one hook caller.
 
 Three entry-point groups: ``hostline.channels`` (name -> channel class),
 ``hostline.plugins`` (name -> module or class with hookimpls) and
 ``hostline.targets`` (name -> target factory). Installed is not enabled:
 only what the config names is loaded.
+
+Every hook is called through :class:`Hooks`, which keeps pluggy's promises
+for async implementations: pluggy's call order (``tryfirst``/``trylast``,
+last registered first), ``wrapper``/``hookwrapper`` implementations around
+the others, and awaiting whatever an implementation returns.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import inspect
+import pkgutil
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -26,6 +33,7 @@ __all__ = [
     "PLUGINS_GROUP",
     "TARGETS_GROUP",
     "Channel",
+    "Hooks",
     "PluginInfo",
     "entry_points",
     "installed_plugins",
@@ -43,13 +51,13 @@ class Channel:
     Subclasses set :attr:`Config` to an attrs class describing their keys
     (validated before start-up; mark secrets with ``hostline.config.secret()``)
     and implement hooks as methods decorated with ``@hostline.hookimpl``.
-    Hooks receive ``host``; hooks about one channel (``hostline_push``,
-    ``hostline_allowlists``) must check they are the channel asked for.
+    Hooks receive ``host``. ``hostline_push`` is called only on the channel
+    instance named by the destination (and on non-channel plugins);
+    ``hostline_allowlists`` gets the channel asked about, and a channel that
+    returns allowlists for itself checks ``channel == self.name``.
     """
 
     Config: ClassVar[type[Any] | None] = None
-    #: Whether the host may stream deltas to this channel.
-    streaming: ClassVar[bool] = False
     #: Whether the channel refuses to run without secrets (``serve`` with no config skips it).
     needs_secrets: ClassVar[bool] = True
 
@@ -104,16 +112,6 @@ def _describe(group: str, ep: md.EntryPoint) -> str:
     return f"entry point {group}:{ep.name} = {ep.value}"
 
 
-def _import_path(spec: str) -> Any:
-    import importlib
-
-    module_name, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
-
-
 def load_entry_point(kind: str, name: str, group: str) -> tuple[Any, str]:
     """Import ``name``: an entry point of ``group``, or an import path
     (``package.module`` or ``package.module:attr``) for in-house plugins.
@@ -124,7 +122,7 @@ def load_entry_point(kind: str, name: str, group: str) -> tuple[Any, str]:
     if ":" in name or "." in name:
         origin = f"import path {name}"
         try:
-            return _import_path(name), origin
+            return pkgutil.resolve_name(name), origin
         except Exception as exc:  # noqa: BLE001 - any import failure names the plugin
             raise PluginError(f"{kind} {name!r} ({origin}): failed to import: "
                               f"{type(exc).__name__}: {exc}") from None
@@ -187,3 +185,178 @@ def load_plugin(name: str, options: dict[str, Any] | None = None) -> Any:
             raise PluginError(f"plugin {name!r} ({origin}): failed to start: "
                               f"{type(exc).__name__}: {exc}") from None
     return obj
+
+
+# the hook caller -------------------------------------------------------------
+
+Impl = Any  # pluggy.HookImpl
+_Skip = Callable[[Impl], bool]
+
+
+async def await_maybe(value: Any) -> Any:
+    """``value``, awaited for as long as it is awaitable ("await me maybe")."""
+    while inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def _invoke(impl: Impl, kwargs: Mapping[str, Any]) -> Any:
+    return impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+
+
+class Hooks:
+    """The one caller of every hook, with pluggy's semantics.
+
+    Implementations run in pluggy's order: ``tryfirst`` ones first,
+    ``trylast`` ones last, otherwise last registered first. Each result is
+    awaited if it is awaitable. ``wrapper=True`` (new style) and
+    ``hookwrapper=True`` (old style) implementations are plain generator
+    functions that run around all the others, outermost first: the code
+    before their ``yield`` runs before the first implementation, the code
+    after it once the last one's awaited result is in. A new-style wrapper
+    gets the hook's result from ``yield`` (an exception is raised there) and
+    returns the result to use; an old-style one gets a :class:`pluggy.Result`
+    and may ``force_result``. The hook's result is what the kind makes of the
+    implementations' results:
+
+    * :meth:`collect`: the list of their non-``None`` results;
+    * :meth:`chain`: the value after each implementation changed it in turn;
+    * :meth:`first`: the first non-``None`` result.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+
+    def _impls(self, name: str, skip: _Skip | None) -> tuple[list[Impl], list[Impl]]:
+        """(wrappers outermost first, implementations in call order)."""
+        impls = [i for i in reversed(getattr(self._pm.hook, name).get_hookimpls())
+                 if skip is None or not skip(i)]
+        wrappers = [i for i in impls if i.hookwrapper or i.wrapper]
+        return wrappers, [i for i in impls if not (i.hookwrapper or i.wrapper)]
+
+    @staticmethod
+    async def _around(name: str, wrappers: list[Impl], kwargs: Mapping[str, Any],
+                      inner: Callable[[], Awaitable[Any]]) -> Any:
+        entered: list[tuple[Impl, Any]] = []
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            for impl in wrappers:
+                gen = _invoke(impl, kwargs)
+                try:
+                    next(gen)
+                except StopIteration:
+                    raise RuntimeError(f"{impl.plugin_name}: wrapper of {name} did not yield"
+                                       ) from None
+                entered.append((impl, gen))
+            result = await inner()
+        except BaseException as exc:  # noqa: BLE001 - wrappers see every outcome, as in pluggy
+            error = exc
+        for impl, gen in reversed(entered):
+            try:
+                if impl.hookwrapper:
+                    outcome = pluggy.Result(result, error)
+                    try:
+                        gen.send(outcome)
+                    except StopIteration:
+                        pass
+                    else:
+                        raise RuntimeError(f"{impl.plugin_name}: wrapper of {name} "
+                                           "yielded twice")
+                    result, error = (None, outcome.exception) if outcome.exception else (
+                        outcome.get_result(), None)
+                    continue
+                try:
+                    if error is not None:
+                        gen.throw(error)
+                    else:
+                        gen.send(result)
+                except StopIteration as stop:
+                    result, error = stop.value, None
+                else:
+                    raise RuntimeError(f"{impl.plugin_name}: wrapper of {name} yielded twice")
+            except BaseException as exc:  # noqa: BLE001 - passed on to the outer wrappers
+                result, error = None, exc
+        if error is not None:
+            raise error
+        return result
+
+    async def collect(self, name: str, *, skip: _Skip | None = None,
+                      each: Callable[[Impl, Any], Any] | None = None,
+                      on_error: Callable[[Impl, Exception], None] | None = None,
+                      **kwargs: Any) -> list[Any]:
+        """Call every implementation; the list of non-``None`` results.
+
+        ``each(impl, value)`` maps one implementation's result before it is
+        collected (mounting a channel's routes, say). With ``on_error``, an
+        implementation that raises is reported to it and the others still run
+        (start-up reports every failure at once).
+        """
+        wrappers, impls = self._impls(name, skip)
+
+        async def inner() -> list[Any]:
+            out = []
+            for impl in impls:
+                try:
+                    value = await await_maybe(_invoke(impl, kwargs))
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    on_error(impl, exc)
+                    continue
+                if each is not None:
+                    value = each(impl, value)
+                if value is not None:
+                    out.append(value)
+            return out
+
+        return list(await self._around(name, wrappers, kwargs, inner) or [])
+
+    def collect_now(self, name: str, **kwargs: Any) -> list[Any]:
+        """:meth:`collect` for callers outside the event loop (building the
+        app's routes): an implementation may return an awaitable only if it
+        finishes without waiting."""
+        call = self.collect(name, **kwargs)
+        try:
+            call.send(None)
+        except StopIteration as done:
+            return list(done.value)
+        call.close()
+        raise PluginError(f"{name}: an implementation waited on I/O; this hook must "
+                          "answer without waiting")
+
+    async def chain(self, name: str, value: Any, feed: Callable[[Any], Mapping[str, Any]],
+                    *, skip: _Skip | None = None) -> Any:
+        """Pass ``value`` through every implementation in turn.
+
+        ``feed(value)`` gives the keyword arguments for the next call. A
+        result of ``None`` leaves the value unchanged; ``False`` stops the
+        chain and the hook's result is ``None`` (dropped); anything else is the
+        new value.
+        """
+        wrappers, impls = self._impls(name, skip)
+
+        async def inner() -> Any:
+            current = value
+            for impl in impls:
+                out = await await_maybe(_invoke(impl, feed(current)))
+                if out is False:
+                    return None
+                if out is not None:
+                    current = out
+            return current
+
+        return await self._around(name, wrappers, feed(value), inner)
+
+    async def first(self, name: str, *, skip: _Skip | None = None, **kwargs: Any) -> Any:
+        """Call implementations until one returns something other than ``None``."""
+        wrappers, impls = self._impls(name, skip)
+
+        async def inner() -> Any:
+            for impl in impls:
+                out = await await_maybe(_invoke(impl, kwargs))
+                if out is not None:
+                    return out
+            return None
+
+        return await self._around(name, wrappers, kwargs, inner)

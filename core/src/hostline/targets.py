@@ -9,8 +9,8 @@ the ``[host.target_options]`` table and returns any of those.
 
 from __future__ import annotations
 
-import importlib
 import inspect
+import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,15 +112,6 @@ async def echo(request: RunRequest) -> RunResult:
     return RunResult.from_text(text, usage=Usage(len(text.split()), len(text.split())))
 
 
-def _import_attr(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    module = importlib.import_module(module_name)
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _factory_kwargs(factory: Any, options: Mapping[str, Any],
                     state_dir: Path | None) -> dict[str, Any]:
     """``options``, plus ``state_dir`` when the factory declares a parameter of
@@ -147,7 +138,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
     where = f"{source}: [host] key 'target'"
     if ":" in spec:
         try:
-            obj = _import_attr(spec)
+            obj = pkgutil.resolve_name(spec)
         except Exception as exc:  # noqa: BLE001 - any import failure is a config error
             raise ConfigError(f"{where}: cannot import {spec!r}: "
                               f"{type(exc).__name__}: {exc}") from None

@@ -4,9 +4,10 @@
 :mod:`hostline.markdown.nodes`); ``layout(doc)`` its visible text with styled
 spans and ``to_plain(doc)`` the plain text alone. A channel renderer walks
 the nodes (``match`` or a :class:`Visitor` subclass) and produces its own
-markup; :func:`split_document` cuts a document into pieces whose rendering
-fits a channel's limit without breaking a code block, and
-:func:`split_text` cuts text at paragraph, line, then word boundaries.
+markup. :func:`split_styled` cuts a laid-out document into parts whose
+rendering fits a channel's limit: at paragraph, then line, then word
+boundaries, outside spans when it can (a code block or table is cut only
+when it alone is too long, and then between its lines).
 
 Typical use::
 
@@ -14,6 +15,8 @@ Typical use::
 
     doc = markdown.parse(reply_text)
     plain = markdown.to_plain(doc)
+    parts = markdown.split_styled(markdown.layout(doc), 4096,
+                                  lambda part: markdown.utf16_len(part.text))
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from .nodes import (
     walk,
 )
 from .parse import parse
+from .split import Measure, split_ranges, split_styled, utf16_len
 from .text import Span, SpanKind, StyledText, display_width, layout, table_lines, to_plain
 
 __all__ = [
@@ -63,6 +67,7 @@ __all__ = [
     "Link",
     "ListBlock",
     "ListItem",
+    "Measure",
     "Node",
     "Paragraph",
     "SoftBreak",
@@ -79,7 +84,10 @@ __all__ = [
     "display_width",
     "layout",
     "parse",
+    "split_ranges",
+    "split_styled",
     "table_lines",
     "to_plain",
+    "utf16_len",
     "walk",
 ]

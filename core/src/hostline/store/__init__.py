@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import JSONText, Store, Task
+from .base import AuditEntry, JSONText, SessionInfo, Store, StoreStats, Task
+from .erasure import Erasure
 from .sqlite import SQLiteStore
 
-__all__ = ["JSONText", "SQLiteStore", "Store", "Task"]
+__all__ = ["AuditEntry", "Erasure", "JSONText", "SQLiteStore", "SessionInfo", "Store",
+           "StoreStats", "Task"]

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ..types import Message, Session
+from .erasure import Erasure
 
 
 class JSONText(str):
@@ -34,6 +35,52 @@ class Task:
     next_at: float
     created_at: float
     last_error: str | None = None
+
+
+@attrs.frozen
+class AuditEntry:
+    """One operator action in the audit log.
+
+    ``subject`` names the person acted on only by a keyed hash of their
+    identity keys (see :func:`hostline.operator.subject_hash`), never by the
+    ids themselves; ``detail`` is JSON (counts, task ids, never content).
+    """
+
+    at: float
+    actor: str
+    action: str
+    subject: str | None = None
+    detail: dict[str, Any] = attrs.field(factory=dict)
+    id: int | None = None
+
+
+@attrs.frozen
+class SessionInfo:
+    """A stored session found for a person (``hostline sessions show``)."""
+
+    key: str
+    state: dict[str, Any]
+    updated_at: float
+    messages: int
+    scopes: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class StoreStats:
+    """Counts for ``hostline stats`` and the admin page.
+
+    ``tasks`` maps a state (``pending``, ``leased``, ``dead``) to its count;
+    ``kinds`` maps ``"<kind>:<state>"`` to a count; ``oldest_pending_at`` is
+    the creation time of the oldest task not done, or ``None``.
+    """
+
+    tasks: dict[str, int]
+    kinds: dict[str, int]
+    oldest_pending_at: float | None
+    sessions: int
+    links: int
+    records: int
+    quarantined: int
 
 
 class Store(abc.ABC):
@@ -162,3 +209,82 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_pending(self) -> int:
         """Tasks not yet done (pending or leased)."""
+
+    # operator actions -----------------------------------------------------
+    # Not abstract so that a backend written before these existed still
+    # starts; every first-party backend implements them and the conformance
+    # suite in hostline.testing checks them.
+
+    async def erase(self, erasure: Erasure) -> dict[str, int]:
+        """Remove every row that mentions a person; returns rows removed per table.
+
+        A backend must remove, in one transaction where it can:
+
+        * every link of ``erasure.identities`` and every link of
+          ``erasure.user_ids`` (the other accounts of that person);
+        * every session whose key mentions the person, every alias whose
+          scope or session mentions them, and all history of those sessions
+          (history rows are found by session, their text is not searched);
+        * every key-value record whose namespace, key or value mentions them
+          (conversation references, "dest" records, link codes, dedupe keys);
+        * every task in any state (pending pushes, queued updates, dead
+          letters, even one in flight) whose kind, partition, key or payload
+          mentions them: a pending push to them is never delivered;
+        * every quarantined row whose key or raw text mentions them.
+
+        It must keep the audit log and every row that does not mention them.
+        "Mentions" is :meth:`Erasure.mentions`: narrow candidates with a
+        substring search on :attr:`Erasure.terms`, then confirm each row with
+        ``erasure.mentions(column, ...)``. Calling it again removes nothing
+        more (idempotent). Keys in the result: ``links``, ``sessions``,
+        ``aliases``, ``history``, ``records``, ``tasks``, ``quarantine``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement erase")
+
+    async def sessions_of(self, erasure: Erasure) -> list[SessionInfo]:
+        """The stored sessions whose key (or an alias scope pointing at them)
+        mentions the person, most recently updated first, with their state
+        and history length. Read history with :meth:`load_session` on
+        ``info.key``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement sessions_of")
+
+    async def links_list(self, limit: int = 100, after: str | None = None
+                         ) -> list[tuple[str, str, dict[str, Any], float]]:
+        """Every link as ``(identity_key, user_id, identity_json, linked_at)``,
+        ordered by identity key, ``limit`` at a time after ``after``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement links_list")
+
+    async def audit_append(self, entry: AuditEntry) -> int:
+        """Append ``entry`` to the audit log; returns its id. Entries are
+        never changed or erased (an erasure keeps them)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement audit_append")
+
+    async def audit_list(self, limit: int = 100, before: int | None = None
+                         ) -> list[AuditEntry]:
+        """Audit entries newest first (ids below ``before`` when given), with ``id`` set."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement audit_list")
+
+    async def replay_tasks(self, *, ids: Sequence[int] | None = None,
+                           states: Sequence[str] = ("dead",),
+                           older_than: float | None = None) -> int:
+        """Make matching tasks ready now with their attempts reset; returns how many.
+
+        A task matches when its state is in ``states`` (only ``dead`` and
+        ``pending`` can match: a leased task is left to its worker), its id
+        is in ``ids`` when given, and it was created at least ``older_than``
+        seconds ago when given. ``last_error`` is kept.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement replay_tasks")
+
+    async def purge_tasks(self, *, ids: Sequence[int] | None = None,
+                          states: Sequence[str] = ("dead",),
+                          older_than: float | None = None) -> int:
+        """Delete matching tasks (same matching as :meth:`replay_tasks`: never a
+        leased one); returns how many. Their remembered keys stay, so a
+        redelivered webhook is still a duplicate."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement purge_tasks")
+
+    async def stats(self) -> StoreStats:
+        """Counts of tasks by state and kind, sessions, links, records and
+        quarantined rows (expired records not counted)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement stats")

@@ -23,11 +23,12 @@ from typing import Any, TypeVar
 from ..ids import random_hex
 from ..types import History, Message, Session
 from .base import JSONText, Store, Task
+from .sqlite_ops import SQLiteOperatorMixin
 
 log = logging.getLogger("hostline.store")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How many ready tasks one claim looks at, at most: bounds claim cost under a
 #: deep backlog (a partition with more queued than this delays later ones).
 _CLAIM_SCAN = 20_000
@@ -71,6 +72,11 @@ _MIGRATIONS: dict[int, str] = {
     """,
     2: """
     CREATE INDEX IF NOT EXISTS tasks_order ON tasks(state, id, next_at);
+    """,
+    3: """
+    CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT, detail TEXT NOT NULL);
     """,
 }
 
@@ -120,7 +126,7 @@ class _Checkpointer:
         self._thread.join()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteOperatorMixin, Store):
     """The default store: ``<state_dir>/hostline.sqlite3``."""
 
     def __init__(self, path: str | Path) -> None:

@@ -100,7 +100,6 @@ class TeamsChannel(hostline.Channel):
     """A Microsoft Teams bot speaking the Bot Framework protocol."""
 
     Config = TeamsConfig
-    streaming = True
     needs_secrets = True
 
     def __init__(self, name: str, config: TeamsConfig, host: Host) -> None:

@@ -133,7 +133,6 @@ class TelegramChannel(hostline.Channel):
     """
 
     Config = TelegramConfig
-    streaming = True
     needs_secrets = True
 
     def __init__(self, name: str, config: TelegramConfig, host: hostline.Host) -> None:

@@ -1,4 +1,5 @@
-"""The ``hostline`` command: serve, plugins, routes, check, push, outbox."""
+"""The ``hostline`` command: serve, plugins, routes, check, push, outbox, sessions,
+links, stats."""
 
 from __future__ import annotations
 
@@ -207,15 +208,20 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    """List outbox tasks, or retry a dead one."""
+    """List outbox tasks, retry a dead one, replay or purge many."""
+    if args.action in ("replay", "purge"):
+        from ._operator_cli import outbox_bulk
+
+        return outbox_bulk(args)
+
     async def go(store: Any, config: Config) -> int:
         if args.action == "retry":
-            if args.id is None:
+            if not args.ids:
                 raise ConfigError("outbox retry needs a task id")
-            if await store.retry_task(args.id):
-                print(f"task {args.id} queued again")
+            if await store.retry_task(args.ids[0]):
+                print(f"task {args.ids[0]} queued again")
                 return 0
-            print(f"hostline: error: no dead task {args.id}", file=sys.stderr)
+            print(f"hostline: error: no dead task {args.ids[0]}", file=sys.stderr)
             return 1
         states = ["dead"] if args.failed else None
         tasks = await store.list_tasks(states, limit=args.limit)
@@ -259,11 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", required=True)
     p.add_argument("--to", required=True, help="native address (chat id, conversation id)")
     p.add_argument("text")
-    p = add("outbox", cmd_outbox, "list outbox tasks; 'outbox retry ID' retries a dead one")
-    p.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
-    p.add_argument("id", nargs="?", type=int)
+    p = add("outbox", cmd_outbox, "list outbox tasks; 'outbox retry ID' retries a dead one; "
+                                  "'outbox replay|purge [ID...]' by id, --state or --older-than")
+    p.add_argument("action", nargs="?", choices=["list", "retry", "replay", "purge"],
+                   default="list")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID")
     p.add_argument("--failed", action="store_true", help="only dead-lettered tasks")
     p.add_argument("--limit", type=int, default=100)
+    from ._operator_cli import add_commands, parse_duration
+
+    p.add_argument("--state", action="append", choices=["dead", "pending"],
+                   help="replay/purge tasks in this state (default: dead; repeatable)")
+    p.add_argument("--older-than", type=parse_duration, default=None, metavar="DURATION",
+                   help="replay/purge only tasks created at least this long ago (30m, 7d)")
+    p.add_argument("--yes", "-y", action="store_true", help="purge without asking")
+    add_commands(add)
     return parser
 
 

@@ -91,6 +91,43 @@ class LinksConfig:
 
 
 @attrs.frozen
+class AdminConfig:
+    """``[host.admin]``: the admin page at ``/_hostline/`` and operator actions."""
+
+    enabled: bool = False
+    #: Asked for by the login form or as ``Authorization: Bearer``; without
+    #: one the page answers loopback clients only.
+    token: Secret | None = secret(default=None)  # noqa: RUF009 - an attrs field
+    #: The key of the keyed hash naming people in the audit log (default: a
+    #: random key kept in ``<state_dir>/audit.key``; replicas must share one).
+    audit_key: Secret | None = secret(default=None)  # noqa: RUF009
+    #: Seconds a login lasts.
+    session_seconds: float = 12 * 3600.0
+
+
+@attrs.frozen
+class TelemetryConfig:
+    """``[host.telemetry]``: OpenTelemetry (needs ``hostline[otel]``).
+
+    Off unless ``exporter`` is set here or the standard ``OTEL_*`` variables
+    name an exporter or an OTLP endpoint.
+    """
+
+    exporter: Literal["otlp", "console", "none"] | None = None
+    #: OTLP/HTTP base URL (default ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+    #: ``http://localhost:4318``); ``/v1/traces``, ``/v1/metrics`` and
+    #: ``/v1/logs`` are appended.
+    endpoint: str | None = None
+    service_name: str | None = None
+    #: Put message text in span attributes (``gen_ai.input.messages``...).
+    capture_content: bool = False
+    #: Seconds between metric exports.
+    metric_interval: float = 10.0
+    #: Send log records too (with trace ids), besides the trace id in each log line.
+    logs: bool = True
+
+
+@attrs.frozen
 class HostConfig:
     """``[host]``."""
 
@@ -112,6 +149,8 @@ class HostConfig:
     target_options: dict[str, Any] = attrs.field(factory=dict, repr=_keys_only)
     outbox: OutboxConfig = attrs.field(factory=OutboxConfig)
     links: LinksConfig = attrs.field(factory=LinksConfig)
+    admin: AdminConfig = attrs.field(factory=AdminConfig)
+    telemetry: TelemetryConfig = attrs.field(factory=TelemetryConfig)
 
 
 @attrs.frozen

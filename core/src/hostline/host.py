@@ -48,6 +48,7 @@ from .plugins import (
     register,
 )
 from .runner import PUSH, Runner, push_task
+from .samples import Sampler
 from .store import SQLiteStore, Store, Task
 from .targets import Target, load_target
 from .types import (
@@ -381,6 +382,9 @@ class Host:
             raise StartupError("start-up failed:\n" + "\n".join(errors))
         await self.runner.start(claim=self.role != "web")
         janitor = asyncio.create_task(self._janitor(), name="hostline-janitor")
+        sampler = Sampler(self.store, self.runner.owner, self.runner.outcomes,
+                          lambda: self.queue_depth)
+        sampler.start()
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,
                  ", ".join(self.channels) or "none")
@@ -393,6 +397,7 @@ class Host:
             await self.runner.stop(grace)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
+            await sampler.stop()
             await stack.aclose()
             await self.store.close()
 

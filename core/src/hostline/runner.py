@@ -17,7 +17,7 @@ import random
 import socket
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,8 @@ class Runner:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.handlers: dict[str, Handler] = {}
         self.status: deque[TaskStatus] = deque(maxlen=1000)
+        #: Tasks finished in this process by outcome (``done``, ``retry``, ``dead``).
+        self.outcomes: Counter[str] = Counter()
         self._woken = False
         self._waiter: asyncio.Future[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
@@ -250,6 +252,7 @@ class Runner:
                 await self.store.finish(task.id, self.owner)
                 self.pending_estimate = max(0, self.pending_estimate - 1)
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
+                self.outcomes["done"] += 1
         finally:
             self._inflight.pop(task.id, None)
             if self._could_claim():
@@ -272,8 +275,9 @@ class Runner:
             log.debug("task %s failure", task.id, exc_info=exc)
         await self.store.reschedule(task.id, self.owner, error,
                                     None if delay is None else time.time() + delay)
-        self.status.append(TaskStatus(task.id, task.kind, "dead" if delay is None else "retry",
-                                      time.time(), error))
+        outcome = "dead" if delay is None else "retry"
+        self.status.append(TaskStatus(task.id, task.kind, outcome, time.time(), error))
+        self.outcomes[outcome] += 1
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

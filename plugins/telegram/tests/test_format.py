@@ -6,6 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostline import markdown
+from hostline_telegram.entities import check_entities
 from hostline_telegram.format import (
     Entity,
     FormattedText,
@@ -24,23 +26,61 @@ from hostline_telegram.format import (
 @pytest.mark.parametrize(("md", "html"), [
     ("**bold** and *it* and _it_", "<b>bold</b> and <i>it</i> and <i>it</i>"),
     ("snake_case_name stays", "snake_case_name stays"),
-    ("***both***", "<b><i>both</i></b>"),
+    ("***both***", "<i><b>both</b></i>"),
     ("*a **b** c*", "<i>a <b>b</b> c</i>"),
     ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d"),
     ("`x < 1` and ``a ` b``", "<code>x &lt; 1</code> and <code>a ` b</code>"),
-    ("[site](https://e.com/?a=1&b=\"2\")", '<a href="https://e.com/?a=1&amp;b=&quot;2&quot;">site</a>'),
+    ("[site](https://e.com/?a=1&b=\"2\")", '<a href="https://e.com/?a=1&amp;b=%222%22">site</a>'),
+    ("[ftp](ftp://e.com/x) [rel](/docs) [tg](tg://user?id=1)",
+     'ftp rel <a href="tg://user?id=1">tg</a>'),
+    ("**bold `code` more**", "<b>bold </b><code>code</code><b> more</b>"),
+    ("[`code` link](https://e.com)", '<a href="https://e.com">code link</a>'),
+    ("> outer\n> > inner", "<blockquote>outer\n\ninner</blockquote>"),
     ("[bad](javascript:alert(1))", "[bad](javascript:alert(1))"),
-    ("~~gone~~ ||secret||", "<s>gone</s> <tg-spoiler>secret</tg-spoiler>"),
-    ("# Title\n- one\n- **two**", "<b>Title</b>\n• one\n• <b>two</b>"),
+    ("~~gone~~ ||not a spoiler||", "<s>gone</s> ||not a spoiler||"),
+    ("# Title\n- one\n- **two**", "<b>Title</b>\n\n• one\n• <b>two</b>"),
     ("> quoted\n> more", "<blockquote>quoted\nmore</blockquote>"),
     ("```python\nif a < b:\n    pass\n```\ndone",
-     '<pre><code class="language-python">if a &lt; b:\n    pass</code></pre>\ndone'),
+     '<pre><code class="language-python">if a &lt; b:\n    pass</code></pre>\n\ndone'),
     ("```\nnever closed", "<pre>never closed</pre>"),
     ("**unclosed and * lone", "**unclosed and * lone"),
     (r"\*escaped\*", "*escaped*"),
 ])
 def test_markdown_to_html(md: str, html: str) -> None:
     assert to_html(markdown_to_entities(md)) == html
+
+
+# --- the rows of the issue: what a hand-written reader got wrong -----------------------
+def test_entity_references_are_decoded_once() -> None:
+    assert to_html(markdown_to_entities("Fish &amp; chips")) == "Fish &amp; chips"
+    assert markdown_to_entities("Fish &amp; chips &lt;3").text == "Fish & chips <3"
+
+
+def test_gfm_table_is_an_aligned_monospace_block() -> None:
+    ft = markdown_to_entities("| Model | Score |\n|---|--:|\n| small | 9.5 |\n| larger one | 10 |")
+    assert ft.text == ("Model      | Score\n"
+                       "-----------+------\n"
+                       "small      |   9.5\n"
+                       "larger one |    10")
+    assert [(e.type, e.start, e.end) for e in ft.entities] == [("pre", 0, len(ft.text))]
+
+
+def test_setext_heading_is_bold() -> None:
+    assert to_html(markdown_to_entities("Heading\n===\n\nbody")) == "<b>Heading</b>\n\nbody"
+    assert to_html(markdown_to_entities("Sub\n---")) == "<b>Sub</b>"
+
+
+def test_reference_style_link_is_a_link() -> None:
+    md = "See [ref][1] and [Docs].\n\n[1]: https://example.com/a\n[docs]: <https://d.example/x y>"
+    assert to_html(markdown_to_entities(md)) == (
+        'See <a href="https://example.com/a">ref</a> and <a href="https://d.example/x%20y">'
+        "Docs</a>.")
+
+
+def test_nested_numbered_lists_keep_numbers_and_indentation() -> None:
+    md = "1. first\n2. second\n   1. inner\n   2. inner two\n      - deeper\n3. third"
+    assert markdown_to_entities(md).text == (
+        "1. first\n2. second\n   1. inner\n   2. inner two\n      ▪ deeper\n3. third")
 
 
 @pytest.mark.parametrize(("html", "error"), [
@@ -132,6 +172,8 @@ def test_split_text_joins_back_within_the_limit(text: str, limit: int) -> None:
 @given(md=st.one_of(markdownish, texts), limit=limits)
 def test_render_markdown_parts_are_valid_and_complete(md: str, limit: int) -> None:
     whole = markdown_to_entities(md)
+    check_entities(whole)
+    assert whole.text == markdown.to_plain(markdown.parse(md))
     parts = render(md, "markdown", limit)
     assert "".join(p.plain for p in parts) == whole.text
     for p in parts:
@@ -139,6 +181,7 @@ def test_render_markdown_parts_are_valid_and_complete(md: str, limit: int) -> No
         assert p.html is not None
         back = parse_html(p.html)  # Telegram's rules: no broken or unsupported tags
         assert back.text == p.plain
+        check_entities(back)  # and the Bot API's entity rules
 
 
 @settings(max_examples=200, deadline=None)

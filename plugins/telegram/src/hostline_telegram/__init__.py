@@ -9,6 +9,7 @@ from __future__ import annotations
 from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .channel import TelegramChannel, Where
 from .config import TelegramConfig
+from .entities import EntityError, check_entities, from_bot_api, to_bot_api
 from .format import (
     Chunk,
     Entity,
@@ -29,6 +30,7 @@ __all__ = [
     "BotAPI",
     "Chunk",
     "Entity",
+    "EntityError",
     "FileTooLarge",
     "FormattedText",
     "HTMLParseError",
@@ -38,11 +40,14 @@ __all__ = [
     "TelegramPermanentError",
     "TelegramRetryableError",
     "Where",
+    "check_entities",
     "escape_html",
+    "from_bot_api",
     "markdown_to_entities",
     "parse_html",
     "render",
     "split_text",
+    "to_bot_api",
     "to_html",
     "utf16_len",
 ]

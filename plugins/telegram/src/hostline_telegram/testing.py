@@ -4,9 +4,11 @@ It serves the Bot API's HTTP shape on a free loopback port (a small
 HTTP/1.1 server on its own event loop in a background thread, so it works
 from sync and async tests and costs little per request),
 validates requests the way Telegram does - unknown method -> 404, wrong
-token -> 401, ``chat_id`` required, HTML parsed with Telegram's rules
-(``Bad Request: can't parse entities: ...``), 1-4096 UTF-16 code units of
-text after parsing - and records every call. Failures are injected per
+token -> 401, ``chat_id`` required, HTML parsed with Telegram's rules and
+``entities`` checked against the Bot API's entity rules
+(:func:`hostline_telegram.entities.check_entities`; ``Bad Request: can't
+parse entities: ...``), 1-4096 UTF-16 code units of text after parsing -
+and records every call. Failures are injected per
 method and chat: 5xx, 429 with ``retry_after`` (the fake then records any
 call that does not wait), a blocked bot, an unknown chat, slow answers.
 
@@ -49,7 +51,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
-from .format import FormattedText, HTMLParseError, parse_html, utf16_len
+from .entities import (
+    EntityError,
+    FormattedText,
+    check_entities,
+    from_bot_api,
+    to_bot_api,
+    utf16_len,
+)
+from .html import HTMLParseError, parse_html
 
 __all__ = ["Call", "FakeBotAPI", "FloodViolation", "SentMessage"]
 
@@ -164,24 +174,6 @@ def _bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("true", "1", "yes")
     return bool(value)
-
-
-def _entities_json(ft: FormattedText) -> list[dict[str, Any]]:
-    prefix = [0]
-    for c in ft.text:
-        prefix.append(prefix[-1] + (2 if ord(c) > 0xFFFF else 1))
-    out = []
-    for e in sorted(ft.entities, key=lambda e: (e.start, -e.end, e.depth)):
-        d: dict[str, Any] = {"type": e.type, "offset": prefix[e.start],
-                             "length": prefix[e.end] - prefix[e.start]}
-        if e.type == "text_link":
-            d["url"] = e.extra
-        elif e.type == "pre" and e.extra:
-            d["language"] = e.extra
-        elif e.type == "custom_emoji":
-            d["custom_emoji_id"] = e.extra
-        out.append(d)
-    return out
 
 
 class FakeBotAPI:
@@ -714,23 +706,34 @@ class FakeBotAPI:
         return chat
 
     @staticmethod
-    def _formatted(text: Any, parse_mode: Any, *, limit: int, caption: bool = False
-                   ) -> FormattedText:
+    def _formatted(text: Any, parse_mode: Any, *, limit: int, caption: bool = False,
+                   entities: Any = None) -> FormattedText:
         what = "message caption" if caption else "message text"
         if text is None:
             text = ""
         if not isinstance(text, str):
             text = str(text)
         mode = str(parse_mode or "").lower()
-        if mode == "html":
-            try:
-                ft = parse_html(text)
-            except HTMLParseError as exc:
-                raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        elif mode in ("", "markdown", "markdownv2"):
-            ft = FormattedText(text)
-        else:
-            raise _ApiError(400, "Bad Request: unsupported parse_mode")
+        try:
+            if entities is not None and mode:
+                raise EntityError("can't parse entities: entities and parse_mode are exclusive")
+            if entities is not None:
+                listed = _obj(entities)
+                if not isinstance(listed, list):
+                    raise EntityError("can't parse entities: entities must be an array")
+                ft = from_bot_api(text, listed)
+            elif mode == "html":
+                try:
+                    ft = parse_html(text)
+                except HTMLParseError as exc:
+                    raise EntityError(f"can't parse entities: {exc}") from None
+                check_entities(ft)
+            elif mode in ("", "markdown", "markdownv2"):
+                ft = FormattedText(text)
+            else:
+                raise _ApiError(400, "Bad Request: unsupported parse_mode")
+        except EntityError as exc:
+            raise _ApiError(400, f"Bad Request: {exc}") from None
         # Telegram trims leading and trailing whitespace.
         lead = len(ft.text) - len(ft.text.lstrip())
         visible = ft.text.strip()
@@ -903,8 +906,9 @@ class FakeBotAPI:
 
     async def op_sendMessage(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
         chat = self._chat(params)
-        ft = self._formatted(params.get("text"), params.get("parse_mode"), limit=4096)
-        m = SentMessage(next(self._ids), chat, "text", ft.text, _entities_json(ft),
+        ft = self._formatted(params.get("text"), params.get("parse_mode"), limit=4096,
+                             entities=params.get("entities"))
+        m = SentMessage(next(self._ids), chat, "text", ft.text, to_bot_api(ft),
                         str(params.get("text")), params.get("parse_mode"), self._thread_id(params),
                         self._reply_to(params), sent_at=time.monotonic())
         self._store(m)
@@ -915,12 +919,13 @@ class FakeBotAPI:
             return True
         chat = self._chat(params)
         mid = _int(params.get("message_id"), "message identifier", required=True)
-        ft = self._formatted(params.get("text"), params.get("parse_mode"), limit=4096)
+        ft = self._formatted(params.get("text"), params.get("parse_mode"), limit=4096,
+                             entities=params.get("entities"))
         with self._lock:
             m = self._find(chat, mid)
             if m is None or m.kind != "text":
                 raise _ApiError(400, "Bad Request: message to edit not found")
-            entities = _entities_json(ft)
+            entities = to_bot_api(ft)
             if m.text == ft.text and m.entities == entities:
                 raise _ApiError(400, _NOT_MODIFIED)
             m.text, m.entities = ft.text, entities
@@ -970,7 +975,7 @@ class FakeBotAPI:
                          field: str) -> Any:
         chat = self._chat(params)
         ft = self._formatted(params.get("caption"), params.get("parse_mode"), limit=1024,
-                             caption=True)
+                             caption=True, entities=params.get("caption_entities"))
         upload = files.get(field)
         value = params.get(field)
         if upload is not None:
@@ -996,7 +1001,7 @@ class FakeBotAPI:
         else:
             info = {"file_id": file_id, "file_unique_id": file_id[-16:], "file_name": name,
                     "mime_type": mime, "file_size": size}
-        m = SentMessage(next(self._ids), chat, field, ft.text, _entities_json(ft),
+        m = SentMessage(next(self._ids), chat, field, ft.text, to_bot_api(ft),
                         str(params.get("caption") or ""), params.get("parse_mode"),
                         self._thread_id(params), self._reply_to(params), file=info,
                         sent_at=time.monotonic())

@@ -96,6 +96,7 @@ def test_render_is_total_and_bounded(text: str, limit: int) -> None:
         assert "<!" not in chunk
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument:UserWarning")
 def test_fake_validates_like_slack_with_slack_sdk() -> None:
     with FakeSlackAPI() as fake:
         client = WebClient(token=fake.bot_token, base_url=fake.api_base + "/")

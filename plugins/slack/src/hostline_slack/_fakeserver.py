@@ -56,6 +56,7 @@ class FakeServer:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread; returns once the port listens."""
@@ -94,12 +95,20 @@ class FakeServer:
         self._ready.set()
         await self._stop.wait()
         server.close()
+        # Keep-alive connections would outlive the loop: end them here.
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2)
 
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             while True:
                 request: h11.Request | None = None
@@ -138,7 +147,9 @@ class FakeServer:
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
-        except (h11.RemoteProtocolError, ConnectionError, OSError):
+        except (h11.RemoteProtocolError, ConnectionError, OSError, asyncio.CancelledError):
             return
         finally:
+            if task is not None:
+                self._tasks.discard(task)
             writer.close()

@@ -98,10 +98,17 @@ class SlackChannel(hostline.Channel):
                   Route("/commands", self.commands, methods=["POST"]),
                   Route("/interactions", self.interactions, methods=["POST"])]
         if self.config.oauth:
-            routes += [Route("/install", lambda r: oauth.install(self, r), methods=["GET"]),
-                       Route("/oauth/callback", lambda r: oauth.callback(self, r),
-                             methods=["GET"])]
+            routes += [Route("/install", self.install, methods=["GET"]),
+                       Route("/oauth/callback", self.oauth_callback, methods=["GET"])]
         return routes
+
+    async def install(self, request: Request) -> Response:
+        """``GET /install``: start an OAuth install (see :mod:`hostline_slack.oauth`)."""
+        return await oauth.install(self, request)
+
+    async def oauth_callback(self, request: Request) -> Response:
+        """``GET /oauth/callback``: finish an OAuth install."""
+        return await oauth.callback(self, request)
 
     @hostline.hookimpl
     def hostline_lifespan(self, host: hostline.Host) -> Any:

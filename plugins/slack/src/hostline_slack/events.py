@@ -40,7 +40,10 @@ def slack_id(value: Any) -> str:
 def skip_at_ack(event: dict[str, Any]) -> bool:
     """Events acknowledged but never run: edits, deletions, bots' messages."""
     if event.get("type") == "message":
-        return event.get("subtype") not in PERSON_SUBTYPES or bool(event.get("bot_id")) \
+        subtype = event.get("subtype")
+        if subtype is not None and not isinstance(subtype, str):
+            return True
+        return subtype not in PERSON_SUBTYPES or bool(event.get("bot_id")) \
             or bool(event.get("bot_profile"))
     return False
 

@@ -279,11 +279,13 @@ class TelegramChannel(hostline.Channel):
         try:
             update = await hostline.read_json(request)
         except hostline.BadRequest as exc:
-            return hostline.error_response(exc.status, exc.message, code=exc.code)
+            if exc.status == 413:
+                return hostline.error_response(exc.status, exc.message, code=exc.code)
+            return await self._poison(f"{exc.code}: {exc.message}", raw=await request.body())
         update_id = update.get("update_id") if isinstance(update, dict) else None
         if not isinstance(update_id, int) or isinstance(update_id, bool):
-            return hostline.error_response(400, "expected a Telegram Update with an integer "
-                                                "update_id", code="invalid_update")
+            return await self._poison("not a Telegram Update with an integer update_id",
+                                      update=update)
         try:
             await self.enqueue_update(update)
         except Exception:
@@ -291,6 +293,22 @@ class TelegramChannel(hostline.Channel):
                           update_id)
             return hostline.error_response(503, "could not persist the update",
                                            code="unavailable", headers={"Retry-After": "1"})
+        return Response(_ACK, media_type="application/json")
+
+    async def _poison(self, reason: str, *, update: Any = None,
+                      raw: bytes | None = None) -> Response:
+        """Ack an authenticated update that can never be processed (Telegram
+        would resend it until it gives up) and keep it as a dead letter; the
+        chat, when the update names one, gets the error reply."""
+        await self.host.dead_letter(self.name, self.kind_update, reason, update=update, raw=raw)
+        chat = _chat_of(update) if isinstance(update, dict) else None
+        if isinstance(chat, int) and not isinstance(chat, bool):
+            try:
+                await self.host.enqueue_push(Destination(self.name, str(chat)),
+                                             Message.assistant(self.config.error_reply))
+            except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
+                log.warning("telegram channel %r: could not queue the error reply (%s)",
+                            self.name, type(exc).__name__)
         return Response(_ACK, media_type="application/json")
 
     async def enqueue_update(self, update: dict[str, Any]) -> int | None:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 
 import hostline
-from hostline.outbound import PooledTransport
+from hostline import PooledTransport
 
 from .errors import FileTooLarge
 from .ratelimit import RateLimiter

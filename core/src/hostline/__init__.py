@@ -24,6 +24,7 @@ from .config import Config, Secret, load_config, secret
 from .credentials import (
     ApiKey,
     ApiKeys,
+    BearerAuth,
     bearer_token,
     check_api_keys,
     check_open_channel,
@@ -102,6 +103,7 @@ __all__ = [
     "AuthorizationContext",
     "AuthorizationResult",
     "BadRequest",
+    "BearerAuth",
     "CallableAllowlist",
     "Channel",
     "ChannelConfigurationError",

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from . import builtins
+from . import builtins, telemetry
 from .auth import (
     Allowed,
     Allowlist,
@@ -109,9 +109,18 @@ class Turn:
 
     async def run(self) -> RunResult | None:
         """Run the target to completion; returns :attr:`reply`."""
-        async with self.host._track():
-            self.result = await self.host.target.run(self.request)
-            await self._finish(self.result)
+        tel = telemetry.active
+        obs = tel.turn(self, current=True) if tel is not None else None
+        try:
+            async with self.host._track():
+                self.result = await self.host.target.run(self.request)
+                await self._finish(self.result)
+        except BaseException as exc:
+            if obs is not None:
+                obs.end("failed", exc)
+            raise
+        if obs is not None:
+            obs.end(self.result.status)
         return self.reply
 
     async def stream(self) -> AsyncIterator[RunUpdate]:
@@ -125,9 +134,13 @@ class Turn:
         usage = Usage()
         status = "incomplete"  # unless the target finishes or fails
         error: str | None = None
+        tel = telemetry.active
+        obs = tel.turn(self, current=False) if tel is not None else None
         async with self.host._track():
             try:
                 async for update in self.host.target.stream(self.request):
+                    if obs is not None and update.delta:
+                        obs.delta()
                     text.append(update.delta)
                     if update.part is not None:
                         parts.append(update.part)
@@ -143,8 +156,12 @@ class Turn:
                 message = Message("assistant", (*content, *parts))
                 self.result = RunResult((message,), usage=usage, status=status,  # type: ignore[arg-type]
                                         error=error)
-                if status == "completed" or any(text):
-                    await asyncio.shield(self._finish(self.result))
+                try:
+                    if status == "completed" or any(text):
+                        await asyncio.shield(self._finish(self.result))
+                finally:
+                    if obs is not None:
+                        obs.end(status, error)
 
     async def _finish(self, result: RunResult) -> None:
         host, req = self.host, self.request
@@ -180,6 +197,9 @@ class Host:
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
         self.metrics: Counter[str] = Counter()
+        #: OpenTelemetry of this host (set before start-up to use providers of
+        #: your own; otherwise built from ``[host.telemetry]`` when on).
+        self.telemetry: telemetry.Telemetry | None = None
         self.ready = False
         self._app: Starlette | None = None
         self._active_runs = 0
@@ -287,9 +307,11 @@ class Host:
         async def too_large(request: Request, exc: Exception) -> Response:
             return error_response(413, str(exc), code="body_too_large")
 
+        traced = self.telemetry is not None or telemetry.configured(self.config)
         app = Starlette(
             routes=routes,
             middleware=[
+                *([Middleware(telemetry.TelemetryMiddleware)] if traced else []),
                 Middleware(ErrorMiddleware, metrics=self.metrics),
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
@@ -367,6 +389,12 @@ class Host:
         sampler = Sampler(self.store, self.runner.owner, self.runner.outcomes,
                           lambda: self.queue_depth)
         sampler.start()
+        tel, own_tel = self.telemetry, self.telemetry is None
+        if tel is None:
+            tel = self.telemetry = telemetry.from_config(self.config, self.role)
+        if tel is not None:
+            tel.bind(self)
+            telemetry.active = tel
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,
                  ", ".join(self.channels) or "none")
@@ -380,6 +408,12 @@ class Host:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
             await sampler.stop()
+            if tel is not None:
+                if telemetry.active is tel:
+                    telemetry.active = None
+                tel.shutdown()
+                if own_tel:
+                    self.telemetry = None
             await stack.aclose()
             await self.store.close()
 
@@ -657,6 +691,8 @@ class Host:
                 result = Denied("no allowlist allowed")
         if not isinstance(result, Allowed):
             self.metrics[f"denied:{channel}"] += 1
+            if telemetry.active is not None:
+                telemetry.active.denied(channel)
             log.info("denied %s on %s: %s", identity.key, channel, result.reason)
         return result
 

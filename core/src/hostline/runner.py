@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import telemetry
 from .errors import DeliveryError
 from .store import Store, Task
 from .types import Destination, Message
@@ -114,16 +115,23 @@ class Runner:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _could_claim(self) -> bool:
-        # Under load, claim in batches rather than once per finished task.
+    def _claim_size(self) -> int:
+        """How many tasks the next claim asks for (0: not now). Under load,
+        claim in batches rather than once per finished task."""
         free = self.config.concurrency - len(self._inflight)
-        return free >= max(1, self.config.concurrency // 4) or not self._inflight
+        batch = min(self.config.claim_batch, max(1, self.config.concurrency // 4))
+        return min(free, self.config.claim_batch) if free >= batch or not self._inflight else 0
+
+    def _could_claim(self) -> bool:
+        return self._claim_size() > 0
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
                       key: str | None = None, delay: float = 0.0,
                       remember: float | None = None) -> int | None:
         """Commit a task and wake the workers. ``None`` if ``key`` was already
         queued (or, with ``remember``, seen in the last ``remember`` seconds)."""
+        if telemetry.active is not None:
+            payload = telemetry.active.inject(payload)  # the trace goes on where it runs
         task_id = await self.store.enqueue(kind, payload, partition=partition, key=key,
                                            delay=delay, remember=remember)
         if task_id is not None:
@@ -195,12 +203,12 @@ class Runner:
     async def _loop(self) -> None:
         kinds = list(self.handlers)
         while not self._stopping:
-            if not kinds or not self._could_claim():
+            want = self._claim_size()
+            if not kinds or not want:
                 await self._wait_wake()
                 continue
-            free = self.config.concurrency - len(self._inflight)
             try:
-                tasks = await self.store.claim(self.owner, free, self.config.lease_seconds, kinds)
+                tasks = await self.store.claim(self.owner, want, self.config.lease_seconds, kinds)
             except Exception:
                 log.exception("claiming tasks failed; retrying")
                 await asyncio.sleep(1.0)
@@ -208,7 +216,7 @@ class Runner:
             for task in tasks:
                 self._inflight[task.id] = asyncio.create_task(self._run(task),
                                                               name=f"hostline-task-{task.id}")
-            if len(tasks) < free:
+            if len(tasks) < want:
                 await self._wait_wake()
 
     async def _wait_wake(self) -> None:
@@ -240,6 +248,9 @@ class Runner:
                 log.warning("extending task leases failed", exc_info=True)
 
     async def _run(self, task: Task) -> None:
+        tel = telemetry.active
+        obs = tel.task(task) if tel is not None else None
+        outcome, error = "cancelled", None
         try:
             handler = self.handlers[task.kind]
             try:
@@ -247,18 +258,23 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is recorded on the task
-                await self._failed(task, exc)
+                error = type(exc).__name__
+                outcome = await self._failed(task, exc)
             else:
                 await self.store.finish(task.id, self.owner)
                 self.pending_estimate = max(0, self.pending_estimate - 1)
                 self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
                 self.outcomes["done"] += 1
+                outcome = "done"
         finally:
+            if obs is not None:
+                obs.end(outcome, error)
             self._inflight.pop(task.id, None)
             if self._could_claim():
                 self.wake()
 
-    async def _failed(self, task: Task, exc: Exception) -> None:
+    async def _failed(self, task: Task, exc: Exception) -> str:
+        """Record the failure; returns the outcome (``retry`` or ``dead``)."""
         retryable = getattr(exc, "retryable", not isinstance(exc, (TypeError, ValueError,
                                                                    KeyError)))
         retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
@@ -278,6 +294,7 @@ class Runner:
         outcome = "dead" if delay is None else "retry"
         self.status.append(TaskStatus(task.id, task.kind, outcome, time.time(), error))
         self.outcomes[outcome] += 1
+        return outcome
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

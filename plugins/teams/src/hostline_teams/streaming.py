@@ -23,7 +23,6 @@ final message still goes out (as a plain message if the stream is gone).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -113,16 +112,8 @@ class TeamsStream:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        task = self._flushing
-        if task is None:
-            return
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise
+        if self._flushing is not None:
+            await self._flushing  # a cancelled caller cancels it too
 
     # wire ---------------------------------------------------------------------------
     def _activity(self, kind: str, text: str, stream_type: str,

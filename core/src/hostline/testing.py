@@ -36,10 +36,11 @@ import pytest
 
 from .config import load_config
 from .host import Host
+from .testing_proxy import ForwardProxy
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["ServerProcess", "SimulatedFailure", "SimulatedModel", "free_port", "hostline_app",
-           "hostline_server", "make_host", "simulated_model"]
+__all__ = ["ForwardProxy", "ServerProcess", "SimulatedFailure", "SimulatedModel", "free_port",
+           "hostline_app", "hostline_server", "make_host", "simulated_model"]
 
 
 class SimulatedFailure(RuntimeError):

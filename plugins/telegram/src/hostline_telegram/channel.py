@@ -197,7 +197,8 @@ class TelegramChannel(hostline.Channel):
             # plus the long poll: size the pool so none waits for a connection.
             max_connections=cfg.max_connections or 2 * outbox.concurrency + 4,
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
-            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
+            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None,
+            trust_env=cfg.trust_env)
         try:
             try:
                 me = await self.api.call("getMe")

@@ -12,13 +12,25 @@ from .auth import (
     Allowed,
     Allowlist,
     AnyOf,
+    AuthorizationResult,
     CallableAllowlist,
     Denied,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
 )
+from .commands import Command, CommandContext
 from .config import Config, Secret, load_config, secret
+from .credentials import (
+    ApiKey,
+    ApiKeys,
+    bearer_token,
+    check_api_keys,
+    check_open_channel,
+    is_loopback_bind,
+    is_loopback_client,
+    key_fingerprint,
+)
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -32,14 +44,25 @@ from .errors import (
     RetryableDeliveryError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Command, CommandContext, Host, StartupError, Turn
+from .host import Host, StartupError, Turn
 from .http import BadRequest, error_response, read_json
-from .ids import random_hex
 from .isolation import current_isolation, safe_state_path
+from .json_boundary import (
+    MAX_JSON_DEPTH,
+    InvalidJSON,
+    JSONResponse,
+    decode_json,
+    decode_stored_json,
+    encode_json,
+    encode_json_bytes,
+    scrub_json,
+)
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
+from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
+from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import SQLiteStore, Store, Task
+from .store import JSONText, SQLiteStore, Store, Task
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -67,13 +90,17 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "AllOf",
     "AllowAll",
     "Allowed",
     "Allowlist",
     "AllowlistDecision",
     "AnyOf",
+    "ApiKey",
+    "ApiKeys",
     "AuthorizationContext",
+    "AuthorizationResult",
     "BadRequest",
     "CallableAllowlist",
     "Channel",
@@ -95,7 +122,11 @@ __all__ = [
     "IdentityLinker",
     "ImagePart",
     "InvalidIsolationKey",
+    "InvalidJSON",
+    "InvalidToken",
     "IsolationKeys",
+    "JSONResponse",
+    "JSONText",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
@@ -104,10 +135,12 @@ __all__ = [
     "LinkedIdentity",
     "Message",
     "NativeIdAllowlist",
+    "OAuthResourceServer",
     "OneTimeCodeLinker",
     "Part",
     "PermanentDeliveryError",
     "PluginError",
+    "PooledTransport",
     "Reject",
     "ResponseContext",
     "ResponseTarget",
@@ -125,16 +158,27 @@ __all__ = [
     "Target",
     "Task",
     "TextPart",
+    "TokenInfo",
     "Turn",
     "Usage",
+    "bearer_token",
+    "check_api_keys",
+    "check_open_channel",
     "current_isolation",
+    "decode_json",
+    "decode_stored_json",
+    "encode_json",
+    "encode_json_bytes",
     "error_response",
     "hookimpl",
     "hookspec",
+    "is_loopback_bind",
+    "is_loopback_client",
+    "key_fingerprint",
     "load_config",
     "markdown",
-    "random_hex",
     "read_json",
     "safe_state_path",
+    "scrub_json",
     "secret",
 ]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ._bootstrap import with_store
 from .config import Config
 from .errors import ConfigError
 from .operator import Operator, audit_key
@@ -64,12 +65,10 @@ def _actor() -> str:
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Operator, Config], Any]) -> int:
-    from .cli import _with_store
-
     async def go(store: Any, config: Config) -> int:
         return int(await fn(Operator(store, audit_key(config), _actor()), config))
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def _ts(at: float) -> str:

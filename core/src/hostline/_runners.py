@@ -88,10 +88,7 @@ class Runners:
 
 def main(argv: list[str] | None = None) -> int:
     """One runner process (started by :class:`Runners`)."""
-    import attrs
-
-    from .cli import _config, setup_logging
-    from .host import Host
+    from ._bootstrap import build_host, resolve_config, setup_logging
 
     parser = argparse.ArgumentParser(prog="hostline-runner")
     parser.add_argument("--config", default=None)
@@ -99,11 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    config = _config(args.config)
-    if args.bind:
-        config = attrs.evolve(config, host=attrs.evolve(config.host, bind=args.bind))
-    host = Host(config)
-    host.role = "runner"
+    config = resolve_config(args.config, bind=args.bind or None)
+    host = build_host(config, role="runner")
     if config.host.runner_nice:
         # Acks first: a burst of deliveries must not slow the webhook answers
         # (the work is durable and waits in the queue).

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .auth import LinkedClaimAllowlist, NativeIdAllowlist
+from .commands import Command, CommandContext
 from .hookspecs import hookimpl
 from .linking import IdentityLinker, OneTimeCodeLinker
 
 if TYPE_CHECKING:
-    from .host import CommandContext, Host
+    from .host import Host
 
 _LINKER = OneTimeCodeLinker()
 
@@ -60,8 +61,6 @@ async def _unlink(ctx: CommandContext) -> str:
 @hookimpl(trylast=True)
 def hostline_commands(host: Host) -> list[Any]:
     """The built-in commands."""
-    from .host import Command
-
     return [
         Command("start", "Say hello", _start, public=True),
         Command("help", "List the commands", _help, public=True),

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ChannelCommon, ChannelSpec, Config, load_config
+from ._bootstrap import build_host, resolve_config, setup_logging, with_store
+from .config import Config
 from .errors import ConfigError, HostlineError, PluginError
 
 __all__ = ["main"]
@@ -21,29 +22,8 @@ __all__ = ["main"]
 log = logging.getLogger("hostline.cli")
 
 
-def _config(path: str | None) -> Config:
-    """The config file, or the no-file default: every installed channel that
-    needs no secret (the Responses channel) serving the echo target."""
-    config = load_config(path)
-    if config.path is None:
-        from .plugins import CHANNELS_GROUP, Channel, entry_points
-
-        channels = {}
-        for name, ep in sorted(entry_points(CHANNELS_GROUP).items()):
-            try:
-                cls = ep.load()
-            except Exception:  # noqa: BLE001, S112 - a broken optional plugin is skipped here
-                continue
-            if isinstance(cls, type) and issubclass(cls, Channel) and not cls.needs_secrets:
-                channels[name] = ChannelSpec(name, ChannelCommon(plugin=name), {})
-        config = Config(None, config.host, channels, {})
-    return config
-
-
 def _host(args: argparse.Namespace) -> Any:
-    from .host import Host
-
-    return Host(_config(args.config))
+    return build_host(resolve_config(args.config))
 
 
 def _fail(exc: Exception) -> int:
@@ -53,25 +33,16 @@ def _fail(exc: Exception) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
-    import attrs
-
-    from .host import Host
-
-    config = _config(args.config)
-    # Command-line overrides go into the config so plugins see the real bind.
-    overrides = {k: v for k, v in (("bind", args.bind), ("workers", args.workers),
-                                   ("runners", args.runners)) if v is not None}
-    if overrides:
-        config = attrs.evolve(config, host=attrs.evolve(config.host, **overrides))
+    config = resolve_config(args.config, bind=args.bind, workers=args.workers,
+                            runners=args.runners)
     if config.host.workers < 1 or config.host.runners < 0:
         raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1 "
                           "and runners at least 0")
-    host = Host(config)
+    host = build_host(config, role="web" if config.host.runners else "all")
     runners = None
     if config.host.runners:
         from ._runners import Runners
 
-        host.role = "web"
         os.environ["HOSTLINE_ROLE"] = "web"  # for Hypercorn's worker processes
         runners = Runners(args.config, config.host.runners, args.log_level, config.host.bind,
                           grace=config.host.shutdown_grace)
@@ -125,7 +96,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     """List installed entry points and which are enabled."""
     from .plugins import CHANNELS_GROUP, PLUGINS_GROUP, TARGETS_GROUP, installed_plugins
 
-    config = _config(args.config)
+    config = resolve_config(args.config)
     enabled = {
         CHANNELS_GROUP: {s.common.plugin: i for i, s in config.channels.items()},
         PLUGINS_GROUP: {n: n for n in config.host.plugins},
@@ -176,18 +147,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(args: argparse.Namespace, fn: Any) -> Any:
-    config = _config(args.config)
-    from .store import SQLiteStore
-
-    store = SQLiteStore(config.state_dir / "hostline.sqlite3")
-    await store.open()
-    try:
-        return await fn(store, config)
-    finally:
-        await store.close()
-
-
 def cmd_push(args: argparse.Namespace) -> int:
     """Queue a push; a running server on the same state dir delivers it."""
     from .types import Destination, Message
@@ -204,7 +163,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         print(f"queued push {task_id} to {args.channel}:{args.to}")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -234,7 +193,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             print("no dead tasks" if args.failed else "outbox is empty")
         return 0
 
-    return int(asyncio.run(_with_store(args, go)))
+    return int(asyncio.run(with_store(args.config, go)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,15 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="purge without asking")
     add_commands(add)
     return parser
-
-
-def setup_logging(level: str) -> None:
-    """Log format and level of every hostline process (serving and runners)."""
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Client libraries log a line per outbound call at INFO: one per reply.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,12 +11,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from . import builtins
@@ -30,12 +29,14 @@ from .auth import (
     combine,
     decide,
 )
+from .commands import Command, CommandContext, parse_command
 from .config import Config, HostConfig
 from .delivery import LinkPolicy, ResponseContext, resolve
 from .errors import HostlineError, PermanentDeliveryError, Reject
 from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
 from .ids import random_hex
 from .isolation import IsolationMiddleware, current_isolation
+from .json_boundary import JSONResponse
 from .plugins import (
     TARGETS_GROUP,
     Channel,
@@ -70,7 +71,7 @@ from .types import (
 
 log = logging.getLogger("hostline")
 
-__all__ = ["Command", "CommandContext", "Host", "StartupError", "Turn"]
+__all__ = ["ROLES", "Host", "StartupError", "Turn"]
 
 _LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link there, then "
                 "send /link CODE here with the code you got.")
@@ -79,35 +80,13 @@ EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
                  "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
 
 
+#: What one process does: serve and run (``all``), serve and queue (``web``),
+#: or run the queued work without HTTP (``runner``).
+ROLES = ("all", "web", "runner")
+
+
 class StartupError(HostlineError):
     """One or more lifespans failed to start; the message lists all of them."""
-
-
-@attrs.frozen
-class CommandContext:
-    """What a command handler gets."""
-
-    host: Host
-    channel: str
-    scope: str
-    identity: Identity | None
-    args: str
-    isolation: IsolationKeys
-
-
-@attrs.frozen
-class Command:
-    """A chat command: ``/name args``. ``handler(ctx)`` returns the reply text.
-
-    Only people the channel's allowlists allow may run a command, unless it
-    is ``public`` (``/start``, ``/help`` and ``/link`` are: a person who must
-    link first has to be able to).
-    """
-
-    name: str
-    description: str
-    handler: Any
-    public: bool = False
 
 
 class Turn:
@@ -182,7 +161,8 @@ class Host:
     """
 
     def __init__(self, config: Config | None = None, *, target: Any = None,
-                 store: Store | None = None, plugins: Iterable[Any] = ()) -> None:
+                 store: Store | None = None, plugins: Iterable[Any] = (),
+                 role: str = "all") -> None:
         self.config = config or Config(None, HostConfig(), {}, {})
         self.pm = make_plugin_manager()
         #: The one caller of every hook (pluggy's order, wrappers, awaiting).
@@ -191,9 +171,11 @@ class Host:
         self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
         self.runner = Runner(self.store, self.config.host.outbox,
                              wake_dir=self.config.state_dir / "runners")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         #: ``"all"`` (serve and run), ``"web"`` (serve and queue; runner
         #: processes do the work) or ``"runner"`` (run queued work, no HTTP).
-        self.role: str = "all"
+        self.role = role
         links = self.config.host.links
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
@@ -308,7 +290,7 @@ class Host:
         app = Starlette(
             routes=routes,
             middleware=[
-                Middleware(ErrorMiddleware),
+                Middleware(ErrorMiddleware, metrics=self.metrics),
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
             ],
@@ -669,13 +651,11 @@ class Host:
         ``/name@bot`` is accepted when ``bot`` is ``bot_username``, ignored
         (``None``) when it names another bot.
         """
-        if not text.startswith("/"):
+        parsed = parse_command(text, bot_username)
+        if parsed is None:
             return None
-        head, _, args = text[1:].partition(" ")
-        name, _, target_bot = head.partition("@")
-        if target_bot and bot_username and target_bot.lower() != bot_username.lower():
-            return None
-        cmd = (await self.commands()).get(name.lower())
+        name, args = parsed
+        cmd = (await self.commands()).get(name)
         if cmd is None:
             return None
         if identity is not None and not cmd.public:
@@ -684,7 +664,7 @@ class Host:
                 return self._denied_reply(channel)
             if isinstance(decision, LinkRequired):
                 return _LINK_PROMPT
-        ctx = CommandContext(self, channel, scope, identity, args.strip(),
+        ctx = CommandContext(self, channel, scope, identity, args,
                              isolation if isolation is not None else current_isolation())
         return str(await await_maybe(cmd.handler(ctx)))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections import Counter
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+
+from .json_boundary import InvalidJSON, JSONResponse, decode_json, encode_json_bytes
 
 __all__ = [
     "BadRequest", "BodyLimitMiddleware", "ErrorMiddleware", "error_response", "read_json",
@@ -46,10 +47,15 @@ def error_response(status: int, message: str, *, code: str | None = None,
 
 
 async def read_json(request: Request, *, max_bytes: int | None = None) -> Any:
-    """The request body parsed as JSON, or :class:`BadRequest`.
+    """The request body parsed as JSON under :mod:`hostline.json_boundary`'s
+    policy (UTF-8 only, at most 64 levels deep, lone surrogates replaced with
+    U+FFFD, no NaN/Infinity), or :class:`BadRequest` (400, or 413 over the
+    limit) whose ``code`` says why.
 
     The body limit is enforced by :class:`BodyLimitMiddleware` for the whole
-    app; ``max_bytes`` tightens it for one route.
+    app; ``max_bytes`` tightens it for one route. A client that disconnects
+    mid-body raises Starlette's ``ClientDisconnect``, which the app logs at
+    DEBUG and counts (``client_disconnects``); nothing is answered.
     """
     try:
         body = await request.body()
@@ -60,9 +66,9 @@ async def read_json(request: Request, *, max_bytes: int | None = None) -> Any:
     if not body:
         raise BadRequest("request body is empty; expected JSON", 400, "invalid_json")
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequest("request body is not valid JSON", 400, "invalid_json") from None
+        return decode_json(body)
+    except InvalidJSON as exc:
+        raise BadRequest(f"request body: {exc.message}", 400, exc.code) from None
 
 
 class BodyTooLarge(Exception):
@@ -118,8 +124,8 @@ class BodyLimitMiddleware:
 async def send_error(send: Any, status: int, message: str, code: str,
                      type: str = "invalid_request_error") -> None:
     """Answer a raw ASGI request with an OpenAI-shaped JSON error (for middleware)."""
-    body = json.dumps({"error": {"message": message, "type": type,
-                                 "param": None, "code": code}}).encode()
+    body = encode_json_bytes({"error": {"message": message, "type": type,
+                                        "param": None, "code": code}})
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),
@@ -129,10 +135,15 @@ async def send_error(send: Any, status: int, message: str, code: str,
 
 class ErrorMiddleware:
     """Pure ASGI middleware: an unhandled error becomes a JSON 500 without a
-    traceback for the client; the traceback goes to the log, once."""
+    traceback for the client; the traceback goes to the log, once.
 
-    def __init__(self, app: Any) -> None:
+    A client that went away mid-request (``ClientDisconnect``) is no error:
+    it is logged at DEBUG and counted in ``metrics["client_disconnects"]``.
+    """
+
+    def __init__(self, app: Any, metrics: Counter[str] | None = None) -> None:
         self.app = app
+        self.metrics = metrics if metrics is not None else Counter()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -148,6 +159,10 @@ class ErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            self.metrics["client_disconnects"] += 1
+            log.debug("client disconnected during %s %s", scope.get("method"),
+                      scope.get("path"))
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -39,7 +40,8 @@ from .host import Host
 from .testing_proxy import ForwardProxy
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["ForwardProxy", "ServerProcess", "SimulatedFailure", "SimulatedModel", "free_port",
+__all__ = ["ForwardProxy", "LocalOAuthIssuer", "ServerProcess", "SimulatedFailure",
+           "SimulatedModel", "free_port",
            "hostline_app", "hostline_server", "make_host", "simulated_model"]
 
 
@@ -278,3 +280,77 @@ def hostline_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield factory
     for s in servers:
         s.stop()
+
+
+class LocalOAuthIssuer:
+    """An OAuth issuer for tests: RS256 keys made here, a JWKS served on loopback.
+
+    ``issuer.jwks_url`` is what ``jwks_url`` in a channel's config names;
+    ``issuer.token(audience=..., scope=...)`` signs an access token, and
+    ``expired=True`` or ``foreign_key=True`` make ones a server must refuse.
+    Use as a context manager (the JWKS server thread stops on exit). Needs
+    PyJWT and cryptography.
+    """
+
+    def __init__(self, issuer: str = "https://issuer.test", kid: str = "test-key") -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.issuer = issuer
+        self.kid = kid
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        body = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]}).encode()
+        #: How many times the JWKS was fetched.
+        self.requests = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                self.send_response(200 if self.path == "/jwks.json" else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def jwks_url(self) -> str:
+        """``http://127.0.0.1:PORT/jwks.json``."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/jwks.json"
+
+    def token(self, *, audience: str, subject: str = "user-1", scope: str = "",
+              expires_in: float = 300.0, expired: bool = False, foreign_key: bool = False,
+              issuer: str | None = None, kid: str | None = None, **claims: Any) -> str:
+        """A signed access token (``expired``, ``foreign_key`` and another ``kid``
+        spoil it on purpose)."""
+        import jwt
+
+        now = int(time.time())
+        payload = {"iss": issuer or self.issuer, "aud": audience, "sub": subject,
+                   "iat": now, "exp": now - 3600 if expired else now + int(expires_in),
+                   **({"scope": scope} if scope else {}), **claims}
+        key = self._foreign if foreign_key else self._key
+        return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid or self.kid})
+
+    def close(self) -> None:
+        """Stop the JWKS server."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalOAuthIssuer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -8,12 +8,13 @@ identities, destinations) convert to and from plain JSON with ``to_json`` /
 from __future__ import annotations
 
 import enum
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Union, overload
 
 import attrs
+
+from .json_boundary import decode_stored_json
 
 __all__ = [
     "AllowlistDecision",
@@ -358,7 +359,7 @@ class History(Sequence["Message"]):
             bad: list[tuple[Any, str, str]] = []
             for row_id, raw in rows:
                 try:
-                    out.append(Message.from_json(json.loads(raw)))
+                    out.append(Message.from_json(decode_stored_json(raw)))
                 except (ValueError, TypeError, KeyError) as exc:
                     bad.append((row_id, raw, str(exc)))
             self._messages, self._rows = tuple(out), None

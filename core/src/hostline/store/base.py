@@ -13,8 +13,9 @@ from .erasure import Erasure
 
 
 class JSONText(str):
-    """A value already encoded as JSON: a store writes it as it is (a caller
-    that measured the encoding does not pay for it twice)."""
+    """A value already encoded as JSON (with :func:`hostline.encode_json`): a
+    store writes it as it is (a caller that measured the encoding does not pay
+    for it twice)."""
 
 
 @attrs.frozen
@@ -88,6 +89,17 @@ class Store(abc.ABC):
 
     All methods are coroutines and never block the event loop. Keys arrive
     already scoped by isolation keys; a store never interprets them.
+
+    JSON policy (:mod:`hostline.json_boundary`; every backend follows it):
+
+    * write values with :func:`hostline.encode_json` (it never raises on what
+      a channel decoded: lone surrogates are stored as U+FFFD);
+    * read them with :func:`hostline.decode_stored_json`, which also repairs
+      records written before the policy (lone surrogates become U+FFFD) and
+      refuses nesting deeper than 192 levels without recursing;
+    * a row it refuses (``hostline.InvalidJSON``, a ``ValueError``) is
+      corrupt: move it to quarantine with a WARNING and answer as if it were
+      missing (``None``, skipped in lists, not claimed). Never raise it.
     """
 
     @abc.abstractmethod

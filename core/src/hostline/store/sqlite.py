@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..ids import random_hex
+from ..json_boundary import decode_stored_json, encode_json
 from ..types import History, Message, Session
 from .base import JSONText, Store, Task
 from .sqlite_ops import SQLiteOperatorMixin
@@ -35,6 +35,11 @@ _CLAIM_SCAN = 20_000
 _PURGE_CHUNK = 2000
 _BUSY_MS = 30_000  # how long a write waits for another process's write lock
 _TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys
+
+
+def _encode(value: Any) -> str:
+    # ASCII, as rows were always written (erasure searches both forms anyway).
+    return encode_json(value, ensure_ascii=True)
 
 
 def _log_failure(fut: asyncio.Future[Any]) -> None:
@@ -361,7 +366,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
         srow = db.execute("SELECT state FROM sessions WHERE key=?", (key,)).fetchone()
         if srow is not None:
             try:
-                loaded = json.loads(srow[0])
+                loaded = decode_stored_json(srow[0])
                 if not isinstance(loaded, dict):
                     raise ValueError("state is not an object")
                 state = loaded
@@ -378,10 +383,10 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
                         *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
-        state = json.dumps(session.state, separators=(",", ":"))
-        rows = [json.dumps(m.to_json(), separators=(",", ":")) for m in messages]
+        state = _encode(session.state)
+        rows = [_encode(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        kv_rows = [(ns, k, json.dumps(v, separators=(",", ":"))) for ns, k, v in records]
+        kv_rows = [(ns, k, _encode(v)) for ns, k, v in records]
 
         def tx(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -427,14 +432,14 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
         if row is None or (row[1] is not None and row[1] <= time.time()):
             return None
         try:
-            return json.loads(row[0])
+            return decode_stored_json(row[0])
         except ValueError as exc:
             self._quarantine("kv", f"{ns}/{key}", row[0], str(exc))
             self._write_later(lambda d: d.execute("DELETE FROM kv WHERE ns=? AND key=?", (ns, key)))
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
-        raw = value if type(value) is JSONText else json.dumps(value, separators=(",", ":"))
+        raw = value if type(value) is JSONText else _encode(value)
         exp = None if ttl is None else time.time() + ttl
         await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
@@ -442,7 +447,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             "expires_at=excluded.expires_at", (ns, key, raw, exp)))
 
     async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
-        raw = json.dumps(value, separators=(",", ":"))
+        raw = _encode(value)
         now = time.time()
         exp = None if ttl is None else now + ttl
 
@@ -482,7 +487,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             if exp is not None and exp <= now:
                 continue
             try:
-                out.append((key, json.loads(raw)))
+                out.append((key, decode_stored_json(raw)))
             except ValueError:
                 log.warning("skipping a corrupt kv row %s/%s", ns, key)
         return out
@@ -502,7 +507,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     # links ----------------------------------------------------------------
     async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
-        raw = json.dumps(identity, separators=(",", ":"))
+        raw = _encode(identity)
         await self._write(lambda db: db.execute(
             "INSERT INTO links (identity, user_id, data, linked_at) VALUES (?,?,?,?) "
             "ON CONFLICT(identity) DO UPDATE SET user_id=excluded.user_id, data=excluded.data, "
@@ -528,7 +533,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             out = []
             for _, key, raw in rows:
                 try:
-                    out.append(json.loads(raw))
+                    out.append(decode_stored_json(raw))
                 except ValueError:
                     log.warning("skipping a corrupt link row %r", key)
             return (str(rows[0][0]) if rows else None), out
@@ -541,7 +546,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
                     "SELECT identity, data FROM links WHERE user_id=? ORDER BY linked_at",
                     (user_id,)).fetchall():
                 try:
-                    out.append(json.loads(raw))
+                    out.append(decode_stored_json(raw))
                 except ValueError:
                     log.warning("skipping a corrupt link row %r", key)
             return out
@@ -551,7 +556,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
                       key: str | None = None, delay: float = 0.0,
                       remember: float | None = None) -> int | None:
-        raw = json.dumps(payload, separators=(",", ":"))
+        raw = _encode(payload)
         now = time.time()
         # An unpartitioned task gets a partition of its own: nothing orders it.
         partition = partition or f"~{random_hex()}"
@@ -617,7 +622,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
                 "SELECT id, kind, part, key, payload, state, attempts, next_at, created_at, "
                 f"last_error FROM tasks WHERE id IN ({marks}) ORDER BY id", ids).fetchall():
             try:
-                payload = json.loads(row[4])
+                payload = decode_stored_json(row[4])
                 if not isinstance(payload, dict):
                     raise ValueError("payload is not an object")
             except ValueError as exc:
@@ -667,7 +672,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             out = []
             for row in self.db.execute(sql, args).fetchall():
                 try:
-                    payload = json.loads(row[4])
+                    payload = decode_stored_json(row[4])
                 except ValueError:
                     payload = {}
                 out.append(Task(row[0], row[1], row[2], row[3], payload, row[5], row[6],

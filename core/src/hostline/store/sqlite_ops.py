@@ -6,12 +6,12 @@ paths of ``sqlite.py``); the contract is in :class:`hostline.store.Store`.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..json_boundary import decode_stored_json, encode_json
 from .base import AuditEntry, SessionInfo, StoreStats
 from .erasure import Erasure
 
@@ -126,7 +126,7 @@ class SQLiteOperatorMixin:
                 if row is None and not count:
                     continue
                 try:
-                    state = json.loads(row[0]) if row else {}
+                    state = decode_stored_json(row[0]) if row else {}
                 except ValueError:
                     state = {}
                 out.append(SessionInfo(key, state if isinstance(state, dict) else {},
@@ -147,7 +147,7 @@ class SQLiteOperatorMixin:
             out = []
             for identity, user, raw, at in rows:
                 try:
-                    data = json.loads(raw)
+                    data = decode_stored_json(raw)
                 except ValueError:
                     data = {}
                 out.append((str(identity), str(user), data if isinstance(data, dict) else {},
@@ -158,7 +158,7 @@ class SQLiteOperatorMixin:
         return result
 
     async def audit_append(self, entry: AuditEntry) -> int:
-        raw = json.dumps(entry.detail, separators=(",", ":"))
+        raw = encode_json(entry.detail, ensure_ascii=True)
         result: int = await self._write(lambda db: db.execute(
             "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",
             (entry.at, entry.actor, entry.action, entry.subject, raw)).lastrowid)
@@ -173,7 +173,7 @@ class SQLiteOperatorMixin:
             out = []
             for id_, at, actor, action, subject, raw in rows.fetchall():
                 try:
-                    detail = json.loads(raw)
+                    detail = decode_stored_json(raw)
                 except ValueError:
                     detail = {}
                 out.append(AuditEntry(float(at), actor, action, subject,

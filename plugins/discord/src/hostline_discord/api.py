@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 import hostline
-from hostline.outbound import PooledTransport
+from hostline import PooledTransport
 
 from .ratelimit import RateLimits, Route
 

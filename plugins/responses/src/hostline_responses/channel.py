@@ -15,35 +15,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hostline import (
     Allowed,
+    ApiKeys,
     BadRequest,
     Channel,
-    ChannelConfigurationError,
     Host,
     Identity,
     IsolationKeys,
+    JSONResponse,
     Reject,
     Task,
+    check_open_channel,
     current_isolation,
     error_response,
     hookimpl,
+    is_loopback_client,
     read_json,
 )
 
-from .config import ApiKey, ResponsesConfig, key_fingerprint
+from .config import ResponsesConfig
 from .protocol import (
     TERMINAL,
     ApiError,
@@ -74,23 +74,6 @@ Handler = Callable[[Request, Identity], Awaitable[Answer]]
 _MAX_ID = 200
 
 
-def _is_loopback_bind(bind: str) -> bool:
-    if bind.startswith("unix:"):
-        return True
-    host = bind.rpartition(":")[0] if ":" in bind else bind
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
 class ResponsesChannel(Channel):
     """An OpenAI Responses-compatible HTTP API for the served target."""
 
@@ -101,23 +84,10 @@ class ResponsesChannel(Channel):
     def __init__(self, name: str, config: ResponsesConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self.config: ResponsesConfig = config
-        self._keys: list[tuple[bytes, Identity]] = []
-        for entry in config.api_keys:
-            key = (entry.key if isinstance(entry, ApiKey) else entry).reveal()
-            if isinstance(entry, ApiKey) and entry.native_id:
-                ident = Identity(name, entry.native_id, entry.name,
-                                 {"auth": "api_key", "key_name": entry.name})
-            else:
-                native = key_fingerprint(key)
-                ident = Identity(name, native, entry.name if isinstance(entry, ApiKey) else None,
-                                 {"auth": "api_key"})
-            self._keys.append((_digest(key), ident))
-        bind = host.config.host.bind
-        if not self._keys and not config.allow_unauthenticated and not _is_loopback_bind(bind):
-            raise ChannelConfigurationError(
-                f"{host.config.source}: [channels.{name}]: no api_keys are configured and "
-                f"[host] bind = {bind!r} is not a loopback address; add api_keys, bind to "
-                "127.0.0.1, or set allow_unauthenticated = true")
+        self._keys = ApiKeys(name, config.api_keys)
+        check_open_channel(host.config.source, name, host.config.host.bind,
+                           has_auth=bool(self._keys),
+                           allow_unauthenticated=config.allow_unauthenticated)
         self.model_id = config.model or host.target.name
         self.records = Records(host, name, config.ttl, config.max_stored_bytes)
         self.task_kind = f"responses.background:{name}"
@@ -189,7 +159,7 @@ class ResponsesChannel(Channel):
     def _authenticate(self, request: Request) -> Identity:
         """The caller's identity from the bearer key (keys are compared by digest)."""
         if not self._keys:
-            if not self.config.allow_unauthenticated and not self._loopback_client(request):
+            if not self.config.allow_unauthenticated and not is_loopback_client(request):
                 raise ApiError(401, "This server has no API keys configured and answers "
                                     "only clients on this machine.", code="invalid_api_key")
             return Identity(self.name, "anonymous", None, {"auth": "none"})
@@ -201,25 +171,11 @@ class ResponsesChannel(Channel):
                                 "key in an Authorization header using Bearer auth (i.e. "
                                 "Authorization: Bearer YOUR_KEY).",
                            headers={"www-authenticate": "Bearer"})
-        digest = _digest(token)
-        found = None
-        for known, ident in self._keys:
-            if hmac.compare_digest(known, digest):
-                found = ident
+        found = self._keys.identify(token)
         if found is None:
             raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key",
                            headers={"www-authenticate": "Bearer"})
         return found
-
-    @staticmethod
-    def _loopback_client(request: Request) -> bool:
-        client = request.client
-        if client is None:
-            return True  # a unix socket
-        try:
-            return ipaddress.ip_address(client.host).is_loopback
-        except ValueError:
-            return False
 
     @staticmethod
     async def _json(request: Request, *, optional: bool = False) -> dict[str, Any]:

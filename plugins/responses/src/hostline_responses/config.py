@@ -14,42 +14,13 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import attrs
 
-from hostline import Secret, secret
+from hostline import ApiKey, Secret, check_api_keys
 
 __all__ = ["ApiKey", "ResponsesConfig"]
-
-
-@attrs.frozen
-class ApiKey:
-    """One API key mapped to a person.
-
-    ``native_id`` becomes the :class:`hostline.Identity` native id of every
-    request made with this key, so ``[channels.<instance>.allow] native_ids``
-    and identity linking apply to it; ``name`` is its display name.
-    """
-
-    key: Secret = secret()  # noqa: RUF009 - an attrs field, not a dataclass default
-    native_id: str | None = None
-    name: str | None = None
-
-
-def _check_keys(instance: Any, attribute: Any, value: list[Any]) -> None:
-    seen: set[str] = set()
-    for i, entry in enumerate(value):
-        raw = entry.key if isinstance(entry, ApiKey) else entry
-        text = raw.reveal() if isinstance(raw, Secret) else str(raw)
-        if not text.strip():
-            raise ValueError(f"key 'api_keys[{i}]': the API key is empty")
-        if text in seen:
-            raise ValueError(f"key 'api_keys[{i}]': the same API key is listed twice")
-        seen.add(text)
-        if isinstance(entry, ApiKey) and entry.native_id is not None and not entry.native_id:
-            raise ValueError(f"key 'api_keys[{i}].native_id': empty native id")
 
 
 def _positive(instance: Any, attribute: Any, value: float) -> None:
@@ -63,7 +34,7 @@ class ResponsesConfig:
     ``response_target``, ``denied_reply`` and ``allow``)."""
 
     #: Bearer keys accepted; a plain string or an :class:`ApiKey` table.
-    api_keys: list[Secret | ApiKey] = attrs.field(factory=list, validator=_check_keys)
+    api_keys: list[Secret | ApiKey] = attrs.field(factory=list, validator=check_api_keys)
     #: Serve without keys even when the host is bound to a non-loopback address.
     allow_unauthenticated: bool = False
     #: The model id listed by ``GET /v1/models`` (default: the target's name).
@@ -74,8 +45,3 @@ class ResponsesConfig:
     max_stored_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
     #: Foreground runs of this instance at once (per process); more get 429.
     max_concurrent_runs: int = attrs.field(default=64, validator=_positive)
-
-
-def key_fingerprint(key: str) -> str:
-    """A stable, non-reversible name for a key (used as the native id of plain keys)."""
-    return "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

@@ -8,6 +8,7 @@ by field, so the official SDK parses every object this channel returns.
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,7 +23,6 @@ from hostline import (
     TextPart,
     Usage,
     error_response,
-    random_hex,
 )
 
 __all__ = [
@@ -79,7 +79,7 @@ def not_found(message: str, param: str | None = None) -> ApiError:
 
 def new_id(prefix: str) -> str:
     """A random id in OpenAI's style (``resp_...``, ``msg_...``, ``conv_...``)."""
-    return f"{prefix}_{random_hex(24)}"
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def _type_name(value: Any) -> str:

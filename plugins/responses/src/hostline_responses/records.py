@@ -10,12 +10,10 @@ conversations live until deleted.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from typing import Any
 
-from hostline import Host, IsolationKeys
-from hostline.store import JSONText
+from hostline import Host, IsolationKeys, JSONText, encode_json
 
 __all__ = ["Records"]
 
@@ -53,7 +51,7 @@ class Records:
 
     def encode(self, record: dict[str, Any]) -> JSONText | None:
         """``record`` as stored JSON, or ``None`` over ``max_stored_bytes``."""
-        raw = json.dumps(record, separators=(",", ":"))
+        raw = encode_json(record, ensure_ascii=True)  # length == bytes
         return JSONText(raw) if len(raw) <= self.max_bytes else None
 
     async def put(self, record: dict[str, Any], iso: IsolationKeys,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from hostline import encode_json
 
 __all__ = ["EventStream", "encode"]
 
@@ -24,7 +25,7 @@ log = logging.getLogger("hostline.responses")
 
 def encode(event: dict[str, Any]) -> bytes:
     """One SSE frame: ``event: <type>`` and the JSON ``data``."""
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    data = encode_json(event)  # never raises: lone surrogates were replaced
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 

@@ -40,6 +40,7 @@ from hostline import (
     Identity,
     Message,
     PermanentDeliveryError,
+    PooledTransport,
     Reject,
     RetryableDeliveryError,
     RunResult,
@@ -49,7 +50,6 @@ from hostline import (
     error_response,
     read_json,
 )
-from hostline.outbound import PooledTransport
 
 from .activities import (
     BadActivity,

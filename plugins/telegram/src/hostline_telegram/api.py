@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 import hostline
-from hostline.outbound import PooledTransport
+from hostline import PooledTransport
 
 log = logging.getLogger("hostline.telegram")
 

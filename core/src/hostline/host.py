@@ -512,6 +512,32 @@ class Host:
                             "expected RunResult, False or None")
         return final
 
+    # poison input -------------------------------------------------------------
+    async def dead_letter(self, channel: str, kind: str, reason: str, *,
+                          update: Any = None, raw: bytes | None = None) -> None:
+        """Record an inbound update that can never be stored or processed, so
+        the webhook can ack it (200) and the sender stops retrying it.
+
+        It becomes a dead task of ``kind`` (the channel's update kind: ``hostline
+        outbox retry`` hands it to the channel's handler again) holding the
+        decoded ``update`` or the first 4 KiB of the ``raw`` body, with
+        ``reason`` as its error; counted in ``metrics["dead_letters:<channel>"]``
+        and logged at WARNING. Never raises: a failure to record is logged.
+        """
+        self.metrics[f"dead_letters:{channel}"] += 1
+        log.warning("%s: dead-lettered an inbound update: %s", channel, reason)
+        payload: dict[str, Any] = {"dead_letter": reason}
+        if update is not None:
+            payload["update"] = update
+        if raw is not None:
+            payload["raw"] = raw[:4096].decode("utf-8", "replace")
+            payload["size"] = len(raw)
+        try:
+            await self.store.dead_letter(kind, payload, reason)
+        except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
+            log.warning("%s: could not record a dead letter (%s: %s)", channel,
+                        type(exc).__name__, exc)
+
     # delivery ---------------------------------------------------------------
     async def enqueue_push(self, destination: Destination, message: Message, *,
                            key: str | None = None) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostline_discord import split_message
+from hostline_discord import render_chunks
 from hostline_discord.testing import FakeDiscordAPI
 
 from .conftest import dc_config, env
@@ -35,7 +35,7 @@ def test_long_answer_is_original_plus_followups(hostline_server: Any,
     server = hostline_server(config, env=env())
     interaction = fake.command("ask", text="long please")
     fake.deliver(server.url, interaction)
-    expected = split_message(long_text())
+    expected = render_chunks(long_text())
     assert len(expected) >= 3
     fake.wait_for(lambda: len(fake.texts(interaction_id=interaction["id"])) == len(expected),
                   timeout=20)

@@ -49,14 +49,19 @@ async def test_wrong_or_missing_secret_is_401_and_nothing_is_sent(
     assert fake.calls("sendMessage") == [] and fake.calls("sendChatAction") == []
 
 
-async def test_bad_bodies_get_4xx(hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake)) as (_host, client):
-        r = await client.post("/telegram/webhook", content=b"{not json", headers=HEADERS)
-        assert r.status_code == 400
-        r = await client.post("/telegram/webhook", json={"message": {}}, headers=HEADERS)
-        assert r.status_code == 400
-        r = await client.post("/telegram/webhook", json=[1, 2], headers=HEADERS)
-        assert r.status_code == 400
+async def test_poison_bodies_are_acked_and_dead_lettered(hostline_app: Any,
+                                                         fake: FakeBotAPI) -> None:
+    """Telegram resends what is not acked: a body that can never be processed
+    gets 200, a dead letter with its reason, and a count."""
+    async with hostline_app(tg_config(fake)) as (host, client):
+        for body in (b"{not json", b'{"message": {}}', b"[1, 2]",
+                     b'{"a":' * 100 + b"1" + b"}" * 100):
+            r = await client.post("/telegram/webhook", content=body, headers=HEADERS)
+            assert r.status_code == 200, r.text
+        dead = await host.store.list_tasks(["dead"])
+        assert len(dead) == 4 and host.metrics["dead_letters:telegram"] == 4
+        assert "invalid_json" in (dead[0].last_error or "")
+        assert "too_deep" in (dead[3].last_error or "")
         r = await client.get("/telegram/webhook")
         assert r.status_code == 405
 

@@ -222,6 +222,20 @@ class Store(abc.ABC):
     async def count_pending(self) -> int:
         """Tasks not yet done (pending or leased)."""
 
+    async def dead_letter(self, kind: str, payload: dict[str, Any], reason: str) -> int | None:
+        """Commit a task straight to dead-letter (an inbound update that can
+        never be processed, acked so the sender stops retrying): listed by
+        ``hostline outbox --failed``, with ``reason`` as its last error.
+
+        The default enqueues and then reschedules with owner ``""``; a
+        backend whose ``reschedule`` checks the owner overrides this (SQLite
+        does it in one statement).
+        """
+        task_id = await self.enqueue(kind, payload, delay=10 * 365 * 86400.0)
+        if task_id is not None:
+            await self.reschedule(task_id, "", reason, None)
+        return task_id
+
     # operator actions -----------------------------------------------------
     # Not abstract so that a backend written before these existed still
     # starts; every first-party backend implements them and the conformance

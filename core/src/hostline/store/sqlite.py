@@ -577,6 +577,13 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
         return await self._write(tx)
 
+    async def dead_letter(self, kind: str, payload: dict[str, Any], reason: str) -> int | None:
+        raw, now = _encode(payload), time.time()
+        return await self._write(lambda db: db.execute(
+            "INSERT INTO tasks (kind, part, key, payload, state, attempts, next_at, created_at, "
+            "updated_at, last_error) VALUES (?,?,NULL,?,'dead',0,?,?,?,?)",
+            (kind, f"~{random_hex()}", raw, now, now, now, reason[:500])).lastrowid)
+
     async def claim(self, owner: str, limit: int, lease: float,
                     kinds: list[str] | None = None) -> list[Task]:
         return await self._write(lambda db: self._claim(db, owner, limit, lease, kinds))

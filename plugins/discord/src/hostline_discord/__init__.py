@@ -10,7 +10,7 @@ from __future__ import annotations
 from .api import DiscordAPI, DiscordError, DiscordPermanentError, DiscordRetryableError
 from .channel import DiscordChannel
 from .config import DiscordConfig
-from .format import MAX_CONTENT, split_message
+from .format import MAX_CONTENT, escape_markdown, render, render_chunks, split_message
 from .interactions import Interaction, identity_of, parse
 from .ratelimit import RateLimits, Route
 from .replies import Where
@@ -31,7 +31,10 @@ __all__ = [
     "RateLimits",
     "Route",
     "Where",
+    "escape_markdown",
     "identity_of",
     "parse",
+    "render",
+    "render_chunks",
     "split_message",
 ]

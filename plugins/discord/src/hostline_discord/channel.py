@@ -32,7 +32,7 @@ from hostline import DeliveryReceipt, Destination, Identity, Message, RunResult,
 from .api import DiscordAPI, DiscordError, DiscordPermanentError, DiscordRetryableError
 from .commands import ARG_OPTIONS, command_payloads, register_commands
 from .config import DiscordConfig
-from .format import split_message
+from .format import escape_markdown, render_chunks, split_message
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -268,8 +268,14 @@ class DiscordChannel(hostline.Channel):
 
     async def _feedback(self, interaction: Interaction, identity: Identity, value: str) -> str:
         rating, _, run_id = value.partition(":")
-        log.info("discord channel %r: feedback %s on run %s from %s", self.name, rating,
-                 run_id, identity.key)
+        if rating not in ("up", "down"):
+            return "Unknown button."
+        await self.host.feedback(hostline.Feedback(
+            self.name, "positive" if rating == "up" else "negative",
+            answer=interaction.message_content or "", message_id=interaction.message_id or "",
+            identity=identity, scope=self.scope(interaction), run_id=run_id or None,
+            extra={k: v for k, v in (("channel_id", interaction.channel_id),
+                                     ("guild_id", interaction.guild_id)) if v}))
         return "Thanks for the feedback."
 
     async def _on_ask(self, interaction: Interaction, identity: Identity, where: Where,
@@ -318,7 +324,9 @@ class DiscordChannel(hostline.Channel):
                 text += update.delta
                 if not text.strip() or time.monotonic() - last_edit < interval:
                     continue
-                preview = split_message(text)[0]
+                preview = render_chunks(text)[0] if text.strip() else ""
+                if not preview:
+                    continue
                 if preview == shown:
                     continue
                 last_edit = time.monotonic()
@@ -337,10 +345,10 @@ class DiscordChannel(hostline.Channel):
     # outbound ---------------------------------------------------------------
     def _chunks(self, result: RunResult) -> list[str]:
         text = "\n\n".join(m.text for m in result.messages if m.text.strip())
-        return split_message(text) if text.strip() else []
+        return render_chunks(text) if text.strip() else []
 
     def _plain(self, text: str) -> list[dict[str, Any]]:
-        chunks = split_message(text) if text.strip() else ["…"]
+        chunks = split_message(escape_markdown(text)) if text.strip() else ["…"]
         return [{"op": "original" if i == 0 else "followup", "content": c}
                 for i, c in enumerate(chunks)]
 

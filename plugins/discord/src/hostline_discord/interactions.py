@@ -75,6 +75,9 @@ class Interaction:
     options: dict[str, str] = attrs.field(factory=dict)
     #: The component's ``custom_id`` (buttons) or ``None``.
     custom_id: str | None = None
+    #: The message a pressed button is on: its id and content.
+    message_id: str | None = None
+    message_content: str | None = None
 
     @property
     def user_id(self) -> str | None:
@@ -113,13 +116,16 @@ def parse(payload: Any) -> Interaction | None:
         if isinstance(name, str) and isinstance(value, (str, int, float)) and \
                 not isinstance(value, bool):
             options[name[:32]] = str(value)[:6000]
+    message = _dict(data.get("message")) if kind == MESSAGE_COMPONENT else {}
     return Interaction(
         iid, kind, token, app, channel, _snowflake(data.get("guild_id")), user,
         command=_str(inner.get("name"), 32) if kind in (APPLICATION_COMMAND, AUTOCOMPLETE)
         else None,
         options=options,
         custom_id=_str(inner.get("custom_id"), 100) if kind in (MESSAGE_COMPONENT, MODAL_SUBMIT)
-        else None)
+        else None,
+        message_id=_snowflake(message.get("id")),
+        message_content=_str(message.get("content"), 4000))
 
 
 def identity_of(channel: str, interaction: Interaction) -> hostline.Identity | None:

@@ -420,13 +420,17 @@ class FakeDiscordAPI:
                                  guild_id=guild_id, username=username,
                                  global_name=global_name, age=age)
 
-    def button(self, custom_id: str, *, user_id: str = "4001", channel_id: str = "5001",
-               guild_id: str | None = None, username: str = "ann",
-               global_name: str | None = "Ann Lee") -> dict[str, Any]:
-        """A MESSAGE_COMPONENT interaction: someone pressed the button ``custom_id``."""
-        return self._interaction(3, {"custom_id": custom_id, "component_type": 2},
-                                 user_id=user_id, channel_id=channel_id, guild_id=guild_id,
-                                 username=username, global_name=global_name, age=0.0)
+    def button(self, custom_id: str, *, message: FakeMessage | None = None,
+               user_id: str = "4001", channel_id: str = "5001", guild_id: str | None = None,
+               username: str = "ann", global_name: str | None = "Ann Lee") -> dict[str, Any]:
+        """A MESSAGE_COMPONENT interaction: someone pressed the button ``custom_id``
+        (on ``message``, a message the bot sent)."""
+        payload = self._interaction(3, {"custom_id": custom_id, "component_type": 2},
+                                    user_id=user_id, channel_id=channel_id, guild_id=guild_id,
+                                    username=username, global_name=global_name, age=0.0)
+        if message is not None:
+            payload["message"] = self._message_json(message)
+        return payload
 
     def ping(self) -> dict[str, Any]:
         """A PING interaction (Discord checks the endpoint with it)."""
@@ -689,12 +693,12 @@ class FakeDiscordAPI:
             return refused
         with self._lock:
             known, forbidden = channel in self._channels, channel in self._forbidden
-        if not known:
-            return self._answer(request, route, body, 404, {"message": "Unknown Channel",
-                                                            "code": 10003}, template, channel)
         if forbidden:
             return self._answer(request, route, body, 403, {"message": "Missing Access",
                                                             "code": 50001}, template, channel)
+        if not known:
+            return self._answer(request, route, body, 404, {"message": "Unknown Channel",
+                                                            "code": 10003}, template, channel)
         invalid = self._invalid_message(body, edit=False)
         if invalid is not None:
             self._record(request, route, body, invalid.status_code)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,7 +42,6 @@ from hostline import (
     error_response,
     hookimpl,
     is_loopback_client,
-    random_hex,
     read_json,
 )
 
@@ -173,11 +173,6 @@ class InvocationsChannel(Channel):
         body = await read_json(request, max_bytes=self.config.max_body_bytes)
         if not isinstance(body, dict):
             raise _invalid("The request body must be a JSON object.", None, "invalid_json")
-        try:  # lone surrogates parse but cannot be stored or sent on
-            json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except (UnicodeEncodeError, ValueError):
-            raise _invalid("The request body has text that is not valid Unicode.", None,
-                           "invalid_json") from None
         unknown = sorted(k for k in body if k not in ("message", "session_id", "stream"))
         if unknown:
             raise _invalid(f"Unrecognized request argument supplied: {unknown[0][:100]}",
@@ -209,7 +204,7 @@ class InvocationsChannel(Channel):
             if not isinstance(stream, bool):
                 raise _invalid("'stream' must be a boolean.", "stream", "invalid_type")
             fresh = sid is None
-            session_id = sid or random_hex()
+            session_id = sid or secrets.token_hex(16)
             if self._active >= self.config.max_concurrent_runs:
                 raise _Refused(429, "Too many concurrent requests; retry shortly.",
                                "rate_limit_exceeded", headers={"retry-after": "1"})

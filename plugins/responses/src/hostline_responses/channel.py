@@ -255,7 +255,8 @@ class ResponsesChannel(Channel):
             run.release()
             raise
         if params.stream:
-            return EventStream(run.events(announce=True), on_close=run.release)
+            return EventStream(run.events(announce=True), on_close=run.release,
+                               on_failure=run.failure_event)
         await run.run_once()
         return JSONResponse(run.response)
 

@@ -10,12 +10,15 @@ conversations live until deleted.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Any
 
 from hostline import Host, IsolationKeys, JSONText, encode_json
 
 __all__ = ["Records"]
+
+log = logging.getLogger("hostline.responses")
 
 _counter = itertools.count()
 
@@ -45,7 +48,16 @@ class Records:
     async def get(self, response_id: str, iso: IsolationKeys) -> dict[str, Any] | None:
         """A response record: ``{"response": {...}, "input": [...], ...}``."""
         rec = await self._get(f"resp:{response_id}", iso)
-        if rec is None or not isinstance(rec.get("response"), dict):
+        if rec is None:
+            return None
+        response, items = rec.get("response"), rec.get("input", [])
+        if not (isinstance(response, dict) and isinstance(response.get("id"), str)
+                and isinstance(items, list)
+                and all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in items)):
+            # Not a record this channel wrote: quarantined, read as missing.
+            log.warning("responses %s: dropping unreadable record of response %r",
+                        self.ns, response_id[:80])
+            await self.host.store.kv_delete(self.ns, self._key(f"resp:{response_id}", iso))
             return None
         return rec
 

@@ -233,6 +233,14 @@ class ResponseRun:
                      self.turn.result if self.turn else None,
                      {"code": code, "message": message})
 
+    def failure_event(self, next_seq: int) -> dict[str, Any]:
+        """The ``response.failed`` event closing a stream whose producer raised."""
+        self.response["status"] = "failed"
+        self.response["error"] = {"code": "server_error",
+                                  "message": "The server failed while producing this response."}
+        self.seq = max(self.seq, next_seq)
+        return self.event("response.failed", response=self.snapshot())
+
     def _interrupted(self) -> None:
         status = "cancelled" if self.cancel_requested else "incomplete"
         self._history_saved = bool(self._text)

@@ -6,6 +6,10 @@ Starlette's ``StreamingResponse`` may leave an async generator suspended
 comes, cancels the pump and closes the generator before the request ends, so
 the producer's ``finally`` blocks (saving a partial result, closing the
 target's stream) always run and no task outlives the request.
+
+A stream always ends with a terminal event: when the producer raises,
+``on_failure`` makes the last event (``response.failed`` for a run), and
+without one an ``error`` event (the Responses stream's error shape) closes it.
 """
 
 from __future__ import annotations
@@ -33,9 +37,19 @@ class EventStream:
     """An ASGI response sending ``events`` as ``text/event-stream``."""
 
     def __init__(self, events: AsyncIterator[dict[str, Any]],
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 on_failure: Callable[[int], dict[str, Any]] | None = None) -> None:
         self.events = events
         self.on_close = on_close
+        self.on_failure = on_failure
+
+    def _failure_event(self, next_seq: int) -> dict[str, Any]:
+        if self.on_failure is not None:
+            with contextlib.suppress(Exception):
+                return self.on_failure(next_seq)
+        return {"type": "error", "code": "server_error", "param": None,
+                "message": "The server failed while streaming this response.",
+                "sequence_number": next_seq}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200,
@@ -85,9 +99,12 @@ class EventStream:
         async def produce() -> None:
             nonlocal finished
             events = self.events
+            next_seq = 0
             try:
                 async for event in events:
                     frames.append(encode(event))
+                    seq = event.get("sequence_number")
+                    next_seq = seq + 1 if isinstance(seq, int) else next_seq
                     wake()
                     if len(frames) >= _MAX_FRAMES:  # a slow client: wait for the sender
                         fut = loop.create_future()
@@ -95,6 +112,7 @@ class EventStream:
                         await fut
             except Exception:
                 log.exception("streaming a response failed")
+                frames.append(encode(self._failure_event(next_seq)))
             finally:
                 finished = True
                 wake()

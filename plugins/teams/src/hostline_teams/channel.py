@@ -171,8 +171,8 @@ class TeamsChannel(hostline.Channel):
     @contextlib.asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
         cfg = self.config
-        # Every worker may hold a reply and a typing indicator open at once.
-        size = cfg.max_connections or self.host.config.host.outbox.concurrency * 2 + 4
+        # At most [host.outbox] outbound_calls connector calls at once: the pool is the limit.
+        size = cfg.max_connections or self.host.config.host.outbox.outbound_calls
         # hostline's lean transport: one bounded keep-alive pool, httpx errors.
         async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout),
                                      transport=PooledTransport(
@@ -236,7 +236,11 @@ class TeamsChannel(hostline.Channel):
         try:
             inbound = Inbound.parse(body)
         except BadActivity as exc:
-            return error_response(400, str(exc), code="invalid_activity")
+            # Authenticated but never processable: the Bot Framework would
+            # resend it, so it is acked and kept as a dead letter.
+            await self.host.dead_letter(self.name, self.activity_kind,
+                                        f"invalid_activity: {exc}", update=body)
+            return Response(status_code=200)
         if inbound.type == "typing":
             return Response(status_code=200)
         if self.host.overloaded:
@@ -246,9 +250,14 @@ class TeamsChannel(hostline.Channel):
             digest = hashlib.sha256(
                 f"{inbound.conversation_id}\0{inbound.id}".encode()).hexdigest()[:40]
             key = f"{self._ns}:{digest}"
-        await self.host.runner.enqueue(self.activity_kind, {"activity": body},
-                                       partition=self._partition(inbound.conversation_id),
-                                       key=key, remember=DEDUPE_SECONDS)
+        try:
+            await self.host.runner.enqueue(self.activity_kind, {"activity": body},
+                                           partition=self._partition(inbound.conversation_id),
+                                           key=key, remember=DEDUPE_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the connector retries a 503
+            log.warning("teams %s: could not persist an activity (%s: %s)", self.name,
+                        type(exc).__name__, exc)
+            return self._unavailable("could not persist the activity")
         if inbound.type == "invoke":
             if body.get("name") == "adaptiveCard/action":
                 return JSONResponse({"statusCode": 200, "type": INVOKE_MESSAGE,

@@ -77,9 +77,22 @@ class OutboxConfig:
     backoff_initial: float = 0.5
     backoff_max: float = 300.0
     lease_seconds: float = 30.0
-    concurrency: int = 16
+    #: Tasks (turns, replies, pushes) in flight per process. A task awaiting
+    #: its target, an outbound call or an edit interval costs a coroutine and
+    #: no thread, so this is sized for I/O-bound agents, not for cores.
+    concurrency: int = 1024
+    #: Tasks claimed from the queue at once (one store transaction).
+    claim_batch: int = 64
+    #: Outbound API calls each channel instance has in flight at once; its
+    #: connection pool is sized to it (a channel's ``max_connections`` overrides).
+    outbound_calls: int = 64
     poll_interval: float = 0.2
     high_water: int = 50_000
+
+    def __attrs_post_init__(self) -> None:
+        for key in ("concurrency", "claim_batch", "outbound_calls", "max_attempts"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"key {key!r}: must be at least 1")
 
 
 @attrs.frozen

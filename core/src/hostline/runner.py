@@ -114,10 +114,15 @@ class Runner:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _could_claim(self) -> bool:
-        # Under load, claim in batches rather than once per finished task.
+    def _claim_size(self) -> int:
+        """How many tasks the next claim asks for (0: not now). Under load,
+        claim in batches rather than once per finished task."""
         free = self.config.concurrency - len(self._inflight)
-        return free >= max(1, self.config.concurrency // 4) or not self._inflight
+        batch = min(self.config.claim_batch, max(1, self.config.concurrency // 4))
+        return min(free, self.config.claim_batch) if free >= batch or not self._inflight else 0
+
+    def _could_claim(self) -> bool:
+        return self._claim_size() > 0
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
                       key: str | None = None, delay: float = 0.0,
@@ -195,12 +200,12 @@ class Runner:
     async def _loop(self) -> None:
         kinds = list(self.handlers)
         while not self._stopping:
-            if not kinds or not self._could_claim():
+            want = self._claim_size()
+            if not kinds or not want:
                 await self._wait_wake()
                 continue
-            free = self.config.concurrency - len(self._inflight)
             try:
-                tasks = await self.store.claim(self.owner, free, self.config.lease_seconds, kinds)
+                tasks = await self.store.claim(self.owner, want, self.config.lease_seconds, kinds)
             except Exception:
                 log.exception("claiming tasks failed; retrying")
                 await asyncio.sleep(1.0)
@@ -208,7 +213,7 @@ class Runner:
             for task in tasks:
                 self._inflight[task.id] = asyncio.create_task(self._run(task),
                                                               name=f"hostline-task-{task.id}")
-            if len(tasks) < free:
+            if len(tasks) < want:
                 await self._wait_wake()
 
     async def _wait_wake(self) -> None:

@@ -55,8 +55,9 @@ def tg_config(fake: FakeBotAPI, *, host: dict[str, Any] | None = None,
 
 def channel_table(fake: FakeBotAPI, name: str = "telegram", **channel: Any) -> str:
     """One ``[channels.<name>]`` table for a Telegram bot served by ``fake``."""
+    # The fake does not limit the bot as a whole: tests of the bot-wide pace set bot_rate.
     opts: dict[str, Any] = {"token": fake.token, "secret_token": SECRET, "api_base": fake.url,
-                            "stream_edit_interval": 0.2}
+                            "stream_edit_interval": 0.2, "bot_rate": 0}
     opts.update(channel)
     lines = [f"[channels.{name}]"]
     if name != "telegram":

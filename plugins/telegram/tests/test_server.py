@@ -62,7 +62,8 @@ def test_webhook_server_dedupe_history_restart_and_crash(hostline_server: Any,
 def test_polling_server_streams_and_keeps_its_offset(hostline_server: Any,
                                                      fake: FakeBotAPI) -> None:
     config = tg_config(fake, mode="polling", secret_token=None, polling_timeout=2,
-                       stream_edit_interval=0.2, host={"target": "telegram_targets:stream_target"})
+                       stream_edit_interval=0.2, stream_first_delay=0.1,
+                       host={"target": "telegram_targets:stream_target"})
     server = hostline_server(config, env=env())
     expected = markdown_to_entities(stream_text())
 

@@ -23,7 +23,7 @@ async def post(client: Any, update: dict[str, Any]) -> None:
 
 async def test_streamed_reply_edits_one_message_and_ends_exact(
         hostline_app: Any, fake: FakeBotAPI) -> None:
-    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL, stream_first_delay=0.1),
                             target=stream_target) as (host, client):
         await post(client, message("stream please", chat_id=30))
         await fake.until(lambda: host.queue_depth == 0 and fake.texts(30)
@@ -53,7 +53,7 @@ async def test_long_stream_rolls_over_into_more_messages(hostline_app: Any,
             yield f"\n\nchapter {i}\n\n"
 
     full = "".join(paragraph[:450] * 5 + f"\n\nchapter {i}\n\n" for i in range(4))
-    async with hostline_app(tg_config(fake, stream_edit_interval=0.05),
+    async with hostline_app(tg_config(fake, stream_edit_interval=0.05, stream_first_delay=0.05),
                             target=target) as (host, client):
         await post(client, message("long", chat_id=31))
         await fake.until(lambda: host.queue_depth == 0 and any(
@@ -72,7 +72,7 @@ async def test_final_edit_applies_response_hooks(hostline_app: Any, fake: FakeBo
         def hostline_response_hook(self, context: hostline.ResponseContext) -> Any:
             return hostline.RunResult.from_text(context.result.text.upper())
 
-    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL, stream_first_delay=0.1),
                             target=stream_target, plugins=[Shout()]) as (_host, client):
         await post(client, message("x", chat_id=32))
         await fake.until(lambda: fake.texts(32) and fake.texts(32)[0].endswith("W29"))
@@ -87,7 +87,7 @@ async def test_failed_final_edit_is_retried_durably(hostline_app: Any, fake: Fak
         await asyncio.sleep(0.1)
         yield " and last"
 
-    async with hostline_app(tg_config(fake, stream_edit_interval=0.05),
+    async with hostline_app(tg_config(fake, stream_edit_interval=0.05, stream_first_delay=0.05),
                             target=target) as (_host, client):
         await post(client, message("x", chat_id=33))
         await fake.until(lambda: fake.calls("editMessageText", chat_id=33))
@@ -102,7 +102,8 @@ async def test_stream_failure_sends_the_error_reply(hostline_app: Any, fake: Fak
         await asyncio.sleep(0.05)
         raise RuntimeError("stream broke")
 
-    async with hostline_app(tg_config(fake), target=target) as (_host, client):
+    async with hostline_app(tg_config(fake, stream_first_delay=0.01),
+                            target=target) as (_host, client):
         await post(client, message("x", chat_id=34))
         await fake.until(lambda: len(fake.texts(34)) >= 2)
     assert fake.texts(34) == ["partial answer", "Sorry, something went wrong. Please try again."]
@@ -119,7 +120,7 @@ async def test_stream_false_sends_once(hostline_app: Any, fake: FakeBotAPI) -> N
 async def test_a_failed_first_send_while_streaming_does_not_lose_the_reply(
         hostline_app: Any, fake: FakeBotAPI) -> None:
     fake.fail("sendMessage", chat_id=36, status=500, times=2)
-    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL),
+    async with hostline_app(tg_config(fake, stream_edit_interval=INTERVAL, stream_first_delay=0.1),
                             target=stream_target) as (host, client):
         await post(client, message("x", chat_id=36))
         await fake.until(lambda: host.queue_depth == 0 and fake.texts(36)
@@ -131,3 +132,42 @@ async def test_a_failed_first_send_while_streaming_does_not_lose_the_reply(
     sends = fake.calls("sendMessage", chat_id=36)
     assert [c.status for c in sends[:2]] == [500, 500]
     assert sends[1].at - sends[0].at >= INTERVAL * 0.9  # not retried on every delta
+
+
+async def test_a_stream_ending_inside_the_first_delay_is_one_send_message(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    async def target(request: hostline.RunRequest) -> AsyncIterator[str]:
+        for word in ("quick", " and", " whole"):
+            await asyncio.sleep(0.01)
+            yield word
+
+    # The whole stream takes 30 ms: neither the typing indicator nor an edit is due.
+    async with hostline_app(tg_config(fake, stream_first_delay=5.0, typing_delay=0.2),
+                            target=target) as (host, client):
+        for i in range(3):
+            await post(client, message(f"m{i}", chat_id=37 + i))
+        await fake.until(lambda: host.queue_depth == 0 and all(fake.texts(37 + i)
+                                                               for i in range(3)))
+    for i in range(3):
+        assert fake.texts(37 + i) == ["quick and whole"]
+        assert [c.method for c in fake.calls(chat_id=37 + i)] == ["sendMessage"]
+
+
+async def test_no_typing_once_the_reply_is_visible(hostline_app: Any, fake: FakeBotAPI) -> None:
+    async def target(request: hostline.RunRequest) -> AsyncIterator[str]:
+        await asyncio.sleep(0.3)  # typing shows while nothing is visible
+        yield "first"
+        for i in range(10):
+            await asyncio.sleep(0.1)
+            yield f" w{i}"
+
+    async with hostline_app(tg_config(fake, stream_first_delay=0.05, typing_delay=0,
+                                      stream_edit_interval=0.2),
+                            target=target) as (host, client):
+        await post(client, message("x", chat_id=41))
+        await fake.until(lambda: host.queue_depth == 0 and fake.texts(41)
+                         and fake.texts(41)[0].endswith("w9"))
+    methods = [c.method for c in fake.calls(chat_id=41)]
+    assert methods[0] == "sendChatAction" and "sendMessage" in methods
+    assert "sendChatAction" not in methods[methods.index("sendMessage"):], methods
+    assert methods.count("sendMessage") == 1 and "editMessageText" in methods

@@ -171,8 +171,8 @@ class TeamsChannel(hostline.Channel):
     @contextlib.asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
         cfg = self.config
-        # Every worker may hold a reply and a typing indicator open at once.
-        size = cfg.max_connections or self.host.config.host.outbox.concurrency * 2 + 4
+        # At most [host.outbox] outbound_calls connector calls at once: the pool is the limit.
+        size = cfg.max_connections or self.host.config.host.outbox.outbound_calls
         # hostline's lean transport: one bounded keep-alive pool, httpx errors.
         async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout),
                                      transport=PooledTransport(max_connections=size),

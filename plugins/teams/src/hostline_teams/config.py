@@ -126,7 +126,7 @@ class TeamsConfig:
     keys_refresh_interval: float = attrs.field(default=300.0, validator=_not_negative)
     #: Seconds for every outbound HTTP call (token, keys, connector).
     timeout: float = attrs.field(default=15.0, validator=_positive)
-    #: Outbound connection pool size; 0 sizes it from ``[host.outbox] concurrency``.
+    #: Connector calls in flight at once (the pool size); 0: ``[host.outbox] outbound_calls``.
     max_connections: int = attrs.field(default=0, validator=_not_negative)
     #: ``Retry-After`` (seconds) sent with 503 when the host is overloaded.
     retry_after: int = attrs.field(default=5, validator=_positive)

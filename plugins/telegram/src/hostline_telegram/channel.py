@@ -47,6 +47,8 @@ from hostline import (
 from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .config import TelegramConfig
 from .format import render
+from .ratelimit import SendPacer
+from .streaming import LiveReply
 
 log = logging.getLogger("hostline.telegram")
 
@@ -57,6 +59,8 @@ UNREACHABLE_NS = "telegram-unreachable"
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _MEDIA = ("document", "audio", "video", "voice", "animation", "video_note")
 _TYPING_EVERY = 4.5  # a chat action shows for 5 s
+#: Methods that post or change a message: paced by :class:`SendPacer`.
+_PACED = frozenset({"sendMessage", "editMessageText", "sendPhoto", "sendDocument"})
 
 
 @attrs.frozen
@@ -147,6 +151,9 @@ class TelegramChannel(hostline.Channel):
         # chat -> monotonic time until which Telegram asked us to wait (429).
         # Entries expire; nothing else is kept per chat.
         self._flood: dict[str, float] = {}
+        self._pacer = SendPacer(chat_rate=config.chat_rate, chat_burst=config.chat_burst,
+                                group_rate=config.group_rate_per_minute / 60,
+                                bot_rate=config.bot_rate, bot_burst=config.bot_burst)
 
     @property
     def api(self) -> BotAPI:
@@ -193,9 +200,10 @@ class TelegramChannel(hostline.Channel):
         outbox = self.host.config.host.outbox
         self._api = BotAPI(
             cfg.token.reveal(), api_base=cfg.api_base,
-            # Every runner worker may have a send and a chat action in flight,
-            # plus the long poll: size the pool so none waits for a connection.
-            max_connections=cfg.max_connections or 2 * outbox.concurrency + 4,
+            # At most [host.outbox] outbound_calls calls at once (plus the long poll):
+            # the pool is the limit, turns waiting for it hold nothing else.
+            max_connections=cfg.max_connections or outbox.outbound_calls + (
+                cfg.mode == "polling"),
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
             pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
         try:
@@ -476,7 +484,7 @@ class TelegramChannel(hostline.Channel):
         typing = _Typing(self._typing, where, self.config.typing_delay)
         try:
             if self.config.stream and self.host.target.can_stream:
-                await self._stream(turn, where, key)
+                await self._stream(turn, where, key, typing)
                 return
             try:
                 result = await turn.run()
@@ -571,6 +579,10 @@ class TelegramChannel(hostline.Channel):
         if left > 0:
             raise TelegramRetryableError(method, 429, f"waiting {left:.1f}s for flood control",
                                          retry_after=left)
+        if method in _PACED:
+            # Keep inside Telegram's limits instead of learning them from 429s.
+            await self._pacer.wait(chat, group=not (isinstance(where.chat_id, int)
+                                                    and where.chat_id > 0))
         try:
             return await self.api.call(method, params, files=files)
         except TelegramError as exc:
@@ -742,27 +754,29 @@ class TelegramChannel(hostline.Channel):
                                      f"{mark.get('reason', 'unknown')}")
 
     # streaming --------------------------------------------------------------
-    async def _stream(self, turn: hostline.Turn, where: Where, key: str) -> None:
-        """Send one message and edit it as text arrives, at most one edit per
-        ``stream_edit_interval``; a final edit makes it exact."""
-        interval = self.config.stream_edit_interval
-        ids: list[int] = []
-        shown: list[str] = []
-        text = ""
-        last_edit = -math.inf
+    async def _stream(self, turn: hostline.Turn, where: Where, key: str,
+                      typing: _Typing) -> None:
+        """Show the reply as it grows (:class:`LiveReply`: coalesced, one edit per
+        ``stream_edit_interval`` from a timer), then a final delivery makes it
+        exact; the final edit waits only if the chat had an edit too recently."""
+        cfg = self.config
+        live = LiveReply(self._send_text, where, cfg.parse_mode,
+                         first_delay=cfg.stream_first_delay, interval=cfg.stream_edit_interval,
+                         on_visible=typing.stop, channel=self.name)
         failed = False
         try:
             async for update in turn.stream():
-                if not update.delta:
-                    continue
-                text += update.delta
-                if time.monotonic() - last_edit >= interval:
-                    where, last_edit = await self._show(where, text, ids, shown, last_edit)
+                if update.delta:
+                    live.feed(update.delta)
         except Exception:
             log.exception("telegram channel %r: target failed while streaming", self.name)
             failed = True
+        finally:
+            await live.close()
+        await typing.stop()
+        where, ids, shown = live.where, live.ids, live.shown
         if failed:
-            await self._deliver(where, self._plain_items(self.config.error_reply), key=key,
+            await self._deliver(where, self._plain_items(cfg.error_reply), key=key,
                                 in_task=False)
             return
         reply = turn.reply
@@ -779,44 +793,8 @@ class TelegramChannel(hostline.Channel):
                 with contextlib.suppress(TelegramError):
                     await self._call(where, "deleteMessage", {"chat_id": where.chat_id,
                                                               "message_id": mid})
-        if ids:
-            where = attrs.evolve(where, reply_to=None)
         await self._deliver(where, [it for it in items if not it.get("skip")], key=key,
-                            in_task=False, last_edit=last_edit)
-
-    async def _show(self, where: Where, text: str, ids: list[int], shown: list[str],
-                    last_edit: float) -> tuple[Where, float]:
-        """Bring the streamed messages up to date with ``text`` (best effort)."""
-        chunks = [c for c in render(text, self.config.parse_mode) if c.plain.strip()]
-        edited = False
-        for i, chunk in enumerate(chunks):
-            payload = chunk.html if chunk.html is not None else chunk.plain
-            item = {"t": "text", "plain": chunk.plain, "html": chunk.html}
-            if i < len(ids):
-                if shown[i] == payload or edited:
-                    continue
-                edited = True
-                last_edit = time.monotonic()
-                try:
-                    await self._send_text(where, {**item, "edit": ids[i]})
-                    shown[i] = payload
-                except TelegramError as exc:
-                    log.debug("telegram channel %r: streaming edit failed: %s", self.name, exc)
-                continue
-            # A send opens the interval too: no edit right on its heels, and a
-            # failing send is not retried on every delta.
-            last_edit = time.monotonic()
-            try:
-                mid = await self._send_text(where, item)
-            except TelegramError as exc:
-                log.debug("telegram channel %r: streaming send failed: %s", self.name, exc)
-                break
-            if mid is None:
-                break
-            ids.append(mid)
-            shown.append(payload)
-            where = attrs.evolve(where, reply_to=None)
-        return where, last_edit
+                            in_task=False, last_edit=live.last_edit)
 
 
 _ACK = b'{"ok":true}'

@@ -44,6 +44,18 @@ class TelegramConfig:
     stream: bool = True
     #: Minimum seconds between two edits of a streamed reply (Telegram allows about 1/s).
     stream_edit_interval: float = 1.0
+    #: Seconds after the first streamed text before the first message goes out (sooner
+    #: once there is enough text); a stream that ends by then is one sendMessage.
+    stream_first_delay: float = 1.0
+    #: Sends and edits per second to one private chat (0: no limit), and the burst allowed.
+    chat_rate: float = 1.0
+    chat_burst: int = 3
+    #: Sends and edits per minute to one group (0: no limit).
+    group_rate_per_minute: float = 20.0
+    #: Sends and edits per second across all chats (Telegram: about 30; 0: no limit), and
+    #: the burst allowed.
+    bot_rate: float = 30.0
+    bot_burst: int = 30
     #: Update types Telegram should send (setWebhook / getUpdates).
     allowed_updates: list[str] = attrs.field(factory=lambda: ["message", "my_chat_member"])
     #: Drop updates queued at Telegram while the bot was down (setWebhook / deleteWebhook).
@@ -56,7 +68,7 @@ class TelegramConfig:
     typing_delay: float = 0.5
     #: Long-poll timeout of getUpdates, seconds.
     polling_timeout: int = 30
-    #: Connection pool size; default sized to the runner's concurrency.
+    #: Bot API calls in flight at once (the pool size); default outbound_calls (+ 1 to poll).
     max_connections: int | None = None
     #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
     proxy: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009
@@ -93,8 +105,13 @@ class TelegramConfig:
         for key in ("stream_edit_interval", "connect_timeout", "read_timeout", "pool_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key '{key}': must be positive")
-        if self.typing_delay < 0:
-            raise ValueError("key 'typing_delay': must not be negative")
+        for key in ("typing_delay", "stream_first_delay", "chat_rate", "group_rate_per_minute",
+                    "bot_rate"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"key '{key}': must not be negative")
+        for key in ("chat_burst", "bot_burst"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"key '{key}': must be at least 1")
         if not 0 <= self.polling_timeout <= 50:
             raise ValueError("key 'polling_timeout': must be between 0 and 50 seconds")
         if self.max_connections is not None and self.max_connections < 1:

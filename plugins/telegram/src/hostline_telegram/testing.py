@@ -181,7 +181,7 @@ class FakeBotAPI:
 
     ``url`` is the ``api_base`` to configure; ``token`` the token it accepts.
     Inspect ``calls()``, ``messages(chat)``, ``texts(chat)``, ``commands``,
-    ``webhook``, ``flood_violations``; inject with ``fail()``, ``flood()``,
+    ``webhook``, ``flood_violations``, ``max_in_flight``; inject with ``fail()``, ``flood()``,
     ``block()``, ``forget()``, ``delay()``; feed ``getUpdates`` with
     ``queue_update()`` or POST to the registered webhook with ``deliver()``.
     """
@@ -213,6 +213,9 @@ class FakeBotAPI:
         self._poll_generation = 0
         self._active_polls = 0
         self._sent = 0
+        self._in_flight = 0
+        #: The most Bot API calls that were being answered at one time.
+        self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._changed: asyncio.Event | None = None
@@ -616,6 +619,15 @@ class FakeBotAPI:
 
     async def _endpoint(self, token: str, name: str, query: str, ctype: str,
                         raw: bytes) -> tuple[int, dict[str, Any]]:
+        self._in_flight += 1  # the fake's own loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return await self._answer(token, name, query, ctype, raw)
+        finally:
+            self._in_flight -= 1
+
+    async def _answer(self, token: str, name: str, query: str, ctype: str,
+                      raw: bytes) -> tuple[int, dict[str, Any]]:
         if token != self.token:
             if _TOKEN_SHAPE.fullmatch(token):
                 return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}

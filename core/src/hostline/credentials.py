@@ -27,11 +27,13 @@ import attrs
 
 from .config import Secret, secret
 from .errors import ChannelConfigurationError
+from .oauth import InvalidToken, OAuthResourceServer
 from .types import Identity
 
 __all__ = [
     "ApiKey",
     "ApiKeys",
+    "BearerAuth",
     "bearer_token",
     "check_api_keys",
     "check_open_channel",
@@ -168,3 +170,63 @@ def check_open_channel(source: Any, channel: str, bind: str, *, has_auth: bool,
         f"{source}: [channels.{channel}]: no api_keys are configured and [host] bind = "
         f"{bind!r} is not a loopback address; add api_keys, bind to 127.0.0.1, or set "
         "allow_unauthenticated = true")
+
+
+class BearerAuth:
+    """Who is calling a channel: an API key, an OAuth access token, or (with
+    neither configured) a client on this machine.
+
+    :meth:`authenticate` returns the caller's :class:`hostline.Identity` or
+    raises :class:`hostline.InvalidToken` (401, 403, or 503 when the signing
+    keys cannot be fetched); :meth:`challenge` is the matching
+    ``WWW-Authenticate`` value. A token that is a configured API key is that
+    key's identity; any other token is verified as a JWT when OAuth is set.
+    An OAuth caller's native id is the token's ``sub``.
+    """
+
+    def __init__(self, channel: str, api_keys: Sequence[Secret | ApiKey] = (),
+                 oauth: OAuthResourceServer | None = None, *,
+                 allow_unauthenticated: bool = False) -> None:
+        self.channel = channel
+        self.keys = ApiKeys(channel, api_keys)
+        self.oauth = oauth
+        self.allow_unauthenticated = allow_unauthenticated
+
+    def __repr__(self) -> str:
+        return f"<BearerAuth {self.channel!r} keys={len(self.keys)} oauth={self.oauth is not None}>"
+
+    @property
+    def configured(self) -> bool:
+        """Whether any credential (key or OAuth) is configured."""
+        return bool(self.keys) or self.oauth is not None
+
+    async def authenticate(self, scope: Mapping[str, Any],
+                           headers: Mapping[str, str]) -> Identity:
+        """The caller of the request with ASGI ``scope`` and ``headers``."""
+        if not self.configured:
+            if not self.allow_unauthenticated and not is_loopback_client(scope):
+                raise InvalidToken("This server has no credentials configured and answers "
+                                   "only clients on this machine.")
+            return Identity(self.channel, "anonymous", None, {"auth": "none"})
+        token = bearer_token(headers)
+        if token is None:
+            raise InvalidToken("Authorization: Bearer <token> is required.", error="")
+        found = self.keys.identify(token)
+        if found is not None:
+            return found
+        if self.oauth is None:
+            raise InvalidToken("Incorrect API key provided.")
+        info = await self.oauth.verify(token)
+        name = info.claims.get("name")
+        return Identity(self.channel, info.subject, name if isinstance(name, str) else None,
+                        {"auth": "oauth", "iss": info.claims.get("iss"),
+                         "scopes": sorted(info.scopes)})
+
+    def challenge(self, metadata_url: str | None = None,
+                  error: InvalidToken | None = None) -> str:
+        """A ``WWW-Authenticate`` value for a refused request."""
+        if self.oauth is not None:
+            return self.oauth.challenge(metadata_url, error)
+        if error is not None and error.error and error.status != 503:
+            return f'Bearer error="{error.error}"'
+        return "Bearer"

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from . import builtins
+from . import builtins, telemetry
 from .auth import (
     Allowed,
     Allowlist,
@@ -45,12 +45,14 @@ from .plugins import (
     build_channel,
     entry_points,
     load_plugin,
+    load_store,
     make_plugin_manager,
     register,
 )
 from .runner import PUSH, Runner, push_task
 from .samples import Sampler
-from .store import SQLiteStore, Store, Task
+from .singleton import run_singleton
+from .store import Store, Task
 from .targets import Target, load_target
 from .types import (
     AllowlistDecision,
@@ -109,9 +111,18 @@ class Turn:
 
     async def run(self) -> RunResult | None:
         """Run the target to completion; returns :attr:`reply`."""
-        async with self.host._track():
-            self.result = await self.host.target.run(self.request)
-            await self._finish(self.result)
+        tel = telemetry.active
+        obs = tel.turn(self, current=True) if tel is not None else None
+        try:
+            async with self.host._track():
+                self.result = await self.host.target.run(self.request)
+                await self._finish(self.result)
+        except BaseException as exc:
+            if obs is not None:
+                obs.end("failed", exc)
+            raise
+        if obs is not None:
+            obs.end(self.result.status)
         return self.reply
 
     async def stream(self) -> AsyncIterator[RunUpdate]:
@@ -125,9 +136,13 @@ class Turn:
         usage = Usage()
         status = "incomplete"  # unless the target finishes or fails
         error: str | None = None
+        tel = telemetry.active
+        obs = tel.turn(self, current=False) if tel is not None else None
         async with self.host._track():
             try:
                 async for update in self.host.target.stream(self.request):
+                    if obs is not None and update.delta:
+                        obs.delta()
                     text.append(update.delta)
                     if update.part is not None:
                         parts.append(update.part)
@@ -143,8 +158,12 @@ class Turn:
                 message = Message("assistant", (*content, *parts))
                 self.result = RunResult((message,), usage=usage, status=status,  # type: ignore[arg-type]
                                         error=error)
-                if status == "completed" or any(text):
-                    await asyncio.shield(self._finish(self.result))
+                try:
+                    if status == "completed" or any(text):
+                        await asyncio.shield(self._finish(self.result))
+                finally:
+                    if obs is not None:
+                        obs.end(status, error)
 
     async def _finish(self, result: RunResult) -> None:
         host, req = self.host, self.request
@@ -168,9 +187,8 @@ class Host:
         #: The one caller of every hook (pluggy's order, wrappers, awaiting).
         self.hooks = Hooks(self.pm)
         self.channels: dict[str, Channel] = {}
-        self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
-        self.runner = Runner(self.store, self.config.host.outbox,
-                             wake_dir=self.config.state_dir / "runners")
+        self.store: Store = store or load_store(self.config)
+        self.runner = Runner(self.store, self.config.host.outbox)
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         #: ``"all"`` (serve and run), ``"web"`` (serve and queue; runner
@@ -180,6 +198,9 @@ class Host:
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
         self.metrics: Counter[str] = Counter()
+        #: OpenTelemetry of this host (set before start-up to use providers of
+        #: your own; otherwise built from ``[host.telemetry]`` when on).
+        self.telemetry: telemetry.Telemetry | None = None
         self.ready = False
         self._app: Starlette | None = None
         self._active_runs = 0
@@ -287,9 +308,11 @@ class Host:
         async def too_large(request: Request, exc: Exception) -> Response:
             return error_response(413, str(exc), code="body_too_large")
 
+        traced = self.telemetry is not None or telemetry.configured(self.config)
         app = Starlette(
             routes=routes,
             middleware=[
+                *([Middleware(telemetry.TelemetryMiddleware)] if traced else []),
                 Middleware(ErrorMiddleware, metrics=self.metrics),
                 Middleware(IsolationMiddleware),
                 Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
@@ -367,6 +390,12 @@ class Host:
         sampler = Sampler(self.store, self.runner.owner, self.runner.outcomes,
                           lambda: self.queue_depth)
         sampler.start()
+        tel, own_tel = self.telemetry, self.telemetry is None
+        if tel is None:
+            tel = self.telemetry = telemetry.from_config(self.config, self.role)
+        if tel is not None:
+            tel.bind(self)
+            telemetry.active = tel
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,
                  ", ".join(self.channels) or "none")
@@ -380,6 +409,12 @@ class Host:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
             await sampler.stop()
+            if tel is not None:
+                if telemetry.active is tel:
+                    telemetry.active = None
+                tel.shutdown()
+                if own_tel:
+                    self.telemetry = None
             await stack.aclose()
             await self.store.close()
 
@@ -591,6 +626,13 @@ class Host:
             raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
         self.metrics["delivered"] += 1
 
+    async def singleton(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` in one process at a time among all that share the
+        store (replicas on one database, workers on one state dir); another
+        takes over when it dies. Never returns: run it as a task and cancel it
+        to stop (see :func:`hostline.singleton.run_singleton`)."""
+        await run_singleton(self.store, name, work)
+
     @property
     def queue_depth(self) -> int:
         """Queued tasks not yet done (an estimate kept by this process)."""
@@ -657,6 +699,8 @@ class Host:
                 result = Denied("no allowlist allowed")
         if not isinstance(result, Allowed):
             self.metrics[f"denied:{channel}"] += 1
+            if telemetry.active is not None:
+                telemetry.active.denied(channel)
             log.info("denied %s on %s: %s", identity.key, channel, result.reason)
         return result
 

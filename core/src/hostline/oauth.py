@@ -222,7 +222,7 @@ class OAuthResourceServer:
     def challenge(self, metadata_url: str | None, error: InvalidToken | None = None) -> str:
         """A ``WWW-Authenticate`` value (RFC 6750, with RFC 9728's ``resource_metadata``)."""
         parts = []
-        if error is not None and error.status != 503:
+        if error is not None and error.error and error.status != 503:
             parts.append(f'error="{error.error}"')
             parts.append('error_description="' + error.description.replace('"', "'") + '"')
         if self.required_scopes:

@@ -35,6 +35,8 @@ from typing import Any
 import h11
 import httpx
 
+from . import telemetry
+
 __all__ = ["PooledTransport"]
 
 _READ = 64 * 1024
@@ -259,6 +261,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
         return self._ssl
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        tel = telemetry.active
+        if tel is None:
+            return await self._send(request)
+        url = request.url
+        with tel.client_call(request.method, url.host, url.port or (
+                443 if url.scheme == "https" else 80), url.path) as call:
+            response = await self._send(request)
+            call["status"] = response.status_code
+            return response
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         if self._proxy is not None:
             target = self.target(request)
             if target != request.url.raw_path:

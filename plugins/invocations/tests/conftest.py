@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from invocations_testkit import CONFIG, TESTS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``hostline serve`` with three Invocations instances."""
     root = tmp_path_factory.mktemp("invocations")

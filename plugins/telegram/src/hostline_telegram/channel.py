@@ -241,8 +241,11 @@ class TelegramChannel(hostline.Channel):
                                 {"drop_pending_updates": cfg.drop_pending_updates})
         except TelegramError as exc:
             raise RuntimeError(f"deleteWebhook failed: {exc}") from None
-        self._poller = asyncio.create_task(self._poll_loop(),
-                                           name=f"hostline-telegram-poll-{self.name}")
+        # One getUpdates loop for the bot among every process sharing the
+        # store (Telegram allows one): the others wait to take over.
+        self._poller = asyncio.create_task(
+            self.host.singleton(f"telegram:{self.bot_id}:getUpdates", self._poll_loop),
+            name=f"hostline-telegram-poll-{self.name}")
 
     async def _set_commands(self) -> None:
         commands = await self.host.commands()

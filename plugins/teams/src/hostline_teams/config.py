@@ -102,8 +102,11 @@ class TeamsConfig:
         "per_user_per_conversation")
     #: Stream replies in personal chats with the Teams streaming protocol.
     stream: bool = True
-    #: Seconds between streaming updates (Teams asks for 1.5-2 s to avoid throttling).
-    stream_interval: float = attrs.field(default=1.5, validator=_not_negative)
+    #: Seconds between streaming updates (Teams accepts one request a second).
+    stream_interval: float = attrs.field(default=1.0, validator=_not_negative)
+    #: Seconds after the run starts before the stream opens; a reply ready by then is
+    #: one plain message.
+    stream_first_delay: float = attrs.field(default=1.0, validator=_not_negative)
     #: Text of the informative update that opens a stream ("" starts with the first chunk).
     stream_informative_text: str = "Working on it..."
     #: Send a typing indicator while the target runs (non-streamed replies).

@@ -175,7 +175,9 @@ class TeamsChannel(hostline.Channel):
         size = cfg.max_connections or self.host.config.host.outbox.outbound_calls
         # hostline's lean transport: one bounded keep-alive pool, httpx errors.
         async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout),
-                                     transport=PooledTransport(max_connections=size),
+                                     transport=PooledTransport(
+                                         max_connections=size, trust_env=cfg.trust_env,
+                                         proxy=cfg.proxy.reveal() if cfg.proxy else None),
                                      follow_redirects=False) as client:
             self.client = client
             self.tokens = TokenProvider(client, cfg.resolved_token_url(), cfg.app_id,

@@ -131,6 +131,11 @@ class TeamsConfig:
     timeout: float = attrs.field(default=15.0, validator=_positive)
     #: Connector calls in flight at once (the pool size); 0: ``[host.outbox] outbound_calls``.
     max_connections: int = attrs.field(default=0, validator=_not_negative)
+    #: HTTP(S) proxy for every outbound call (``http://user:pass@host:port``); a secret.
+    proxy: Secret | None = hostline.secret(default=None)  # noqa: RUF009
+    #: Without ``proxy``, use the proxy ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+    #: name for each call (``NO_PROXY`` respected), as httpx's ``trust_env``.
+    trust_env: bool = True
     #: ``Retry-After`` (seconds) sent with 503 when the host is overloaded.
     retry_after: int = attrs.field(default=5, validator=_positive)
 

@@ -197,6 +197,12 @@ class Host:
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
         self.metrics: Counter[str] = Counter()
+        #: WARNING-or-worse log records for the admin page (when it is enabled).
+        self.error_log: Any = None
+        if self.config.host.admin.enabled:
+            from .admin import ErrorLog
+
+            self.error_log = ErrorLog()
         #: OpenTelemetry of this host (set before start-up to use providers of
         #: your own; otherwise built from ``[host.telemetry]`` when on).
         self.telemetry: telemetry.Telemetry | None = None
@@ -292,6 +298,10 @@ class Host:
         order = {name: i for i, name in enumerate(self.channels)}
         mounted.sort(key=lambda item: order.get(item[0], -1))
         routes.extend(r for _, r in mounted)
+        if self.error_log is not None:
+            from . import admin
+
+            routes.extend(admin.routes(self, self.error_log))
 
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HTTPException)
@@ -395,6 +405,8 @@ class Host:
         if tel is not None:
             tel.bind(self)
             telemetry.active = tel
+        if self.error_log is not None:
+            logging.getLogger().addHandler(self.error_log)
         self.ready = True
         log.info("hostline ready: target %s, channels %s", self.target.name,
                  ", ".join(self.channels) or "none")
@@ -408,6 +420,8 @@ class Host:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
             await sampler.stop()
+            if self.error_log is not None:
+                logging.getLogger().removeHandler(self.error_log)
             if tel is not None:
                 if telemetry.active is tel:
                     telemetry.active = None

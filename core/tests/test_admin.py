@@ -18,7 +18,7 @@ def csrf(html: str) -> str:
 
 
 async def test_token_login_session_and_bearer(hostline_app):
-    async with hostline_app(CONFIG) as (host, client):
+    async with hostline_app(CONFIG) as (_host, client):
         r = await client.get("/_hostline/", headers={"accept": "text/html"})
         assert r.status_code == 303 and r.headers["location"] == "/_hostline/login"
         r = await client.get("/_hostline/api/stats")
@@ -68,7 +68,7 @@ async def test_without_a_token_only_loopback(hostline_app):
 
 
 async def test_off_unless_enabled(hostline_app):
-    async with hostline_app("") as (host, client):
+    async with hostline_app("") as (_host, client):
         assert (await client.get("/_hostline/")).status_code == 404
 
 
@@ -103,7 +103,7 @@ async def test_actions_on_dead_letters_and_people(hostline_app):
                              "/_hostline/actions/nope", "/_hostline/login"]),
        body=st.binary(max_size=300))
 async def test_hostile_form_bodies_never_500(hostline_app, path, body):
-    async with hostline_app(CONFIG) as (host, client):
+    async with hostline_app(CONFIG) as (_host, client):
         r = await client.post(path, content=body, headers=BEARER)
         assert r.status_code < 500
         r = await client.get("/_hostline/person", params={"identity": body.decode(

@@ -127,13 +127,16 @@ def routes(host: Host, errors: ErrorLog) -> list[BaseRoute]:
 
     def refuse(request: Request, status: int, message: str) -> Response:
         if "text/html" in request.headers.get("accept", "") and status == 401 \
-                and request.method == "GET":
+                and request.method == "GET" and not request.url.path.startswith(
+                    f"{PREFIX}/api/"):
             return RedirectResponse(f"{PREFIX}/login", status_code=303)
         return JSONResponse({"error": {"message": message, "type": "permission_error",
                                        "param": None, "code": "admin_refused"}},
                             status_code=status, headers={"Cache-Control": "no-store"})
 
     def guard(request: Request) -> tuple[str, str] | Response:
+        if request.method == "POST" and auth.cross_site(request):
+            return refuse(request, 403, "cross-site request refused")
         who = auth.who(request)
         if who is None:
             if auth.token is None:
@@ -143,9 +146,7 @@ def routes(host: Host, errors: ErrorLog) -> list[BaseRoute]:
         return who
 
     async def form(request: Request, who: tuple[str, str]) -> dict[str, str] | Response:
-        """The POST's fields, once it passed the cross-site and CSRF checks."""
-        if auth.cross_site(request):
-            return refuse(request, 403, "cross-site request refused")
+        """The POST's fields, once it passed the CSRF check."""
         fields = {k: v[0] for k, v in parse_qs((await request.body()).decode(
             "utf-8", "replace")).items()}
         if who[0] != "bearer" and not hmac.compare_digest(
@@ -235,7 +236,8 @@ def routes(host: Host, errors: ErrorLog) -> list[BaseRoute]:
         views = await op.sessions(found)
         await op.audit("sessions-show", op.subject(found), sessions=len(views))
         return html(page.person(found, views, csrf=auth.csrf(who[1]),
-                                note=request.query_params.get("note")))
+                                note=request.query_params.get("note"),
+                                can_logout=who[0] == "session"))
 
     async def action(request: Request) -> Response:
         who = guard(request)

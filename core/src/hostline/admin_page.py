@@ -25,6 +25,12 @@ def _ts(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
 
 
+def _script_json(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element (no ``</script>`` can be formed)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026")
+
+
 def _layout(title: str, body: str, *, csrf: str | None = None, note: str | None = None,
             can_logout: bool = False) -> str:
     nav = ""
@@ -98,7 +104,7 @@ def overview(host: Host, stats: StoreStats, points: list[dict[str, Any]],
                f'depth, over the last hour"></svg><figcaption><span class="k done">done</span>'
                f'<span class="k retry">retried</span><span class="k dead">dead</span>'
                f'<span class="k queue">queue</span></figcaption></figure>'
-               f'<script type="application/json" id="series">{escape(json.dumps(points))}'
+               f'<script type="application/json" id="series">{_script_json(points)}'
                f'</script></section>')
     recent = [s for s in host.runner.status if s.at > time.time() - 600]
     rows = []
@@ -144,7 +150,7 @@ def overview(host: Host, stats: StoreStats, points: list[dict[str, Any]],
 
 
 def person(found: Person, views: Sequence[SessionView], *, csrf: str,
-           note: str | None) -> str:
+           note: str | None, can_logout: bool = False) -> str:
     """A person's identities (with revoke), sessions and history, and erase."""
     ident_rows = "".join(
         f'<tr data-identity="{escape(i.key)}"><td>{escape(i.channel)}</td>'
@@ -167,7 +173,7 @@ def person(found: Person, views: Sequence[SessionView], *, csrf: str,
                             "channel? This cannot be undone.")
             + '</section><section id="sessions"><h2>Sessions</h2>'
             + ("".join(sessions) or "<p>No stored sessions.</p>") + "</section>")
-    return _layout(f"Person {found.key}", body, csrf=csrf, note=note)
+    return _layout(f"Person {found.key}", body, csrf=csrf, note=note, can_logout=can_logout)
 
 
 STYLE = """

@@ -1,4 +1,6 @@
-"""The operator part of the Store contract on SQLite: erase, audit, replay/purge, stats."""
+"""The operator part of the Store contract on SQLite beyond the conformance
+suite (which runs erase, audit, replay/purge and stats on every backend): an
+erasure leaves no mention in any table of the file, and the mention rules."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostline import Message, Session
+from hostline.conformance_ops import seed
 from hostline.store import AuditEntry, Erasure, SQLiteStore
 
 
@@ -34,27 +36,6 @@ def dump(path) -> str:
         db.close()
 
 
-async def seed(store, uid: str = "4242424242", other: str = "5151515151") -> None:
-    for who in (uid, other):
-        s = Session(f"|telegram|chat:{who}:user:{who}", {"n": 1})
-        await store.save_turn(s, [Message.user(f"hi from {who}"), Message.assistant("hello")], 50)
-        await store.kv_put("dest", f"telegram:{who}",
-                           {"destination": {"channel": "telegram", "address": who}})
-        await store.enqueue("push", {"destination": {"channel": "telegram", "address": who,
-                                                     "identity": f"telegram:{who}"},
-                                     "message": {"role": "assistant", "content": "x"}},
-                            partition=f"push:telegram:{who}", key=f"k{who}")
-    await store.reset_session(f"|telegram|chat:{uid}:user:{uid}")
-    await store.link(f"telegram:{uid}", "u1", {"channel": "telegram", "native_id": uid})
-    await store.link("teams:29:abc", "u1", {"channel": "teams", "native_id": "29:abc"})
-    await store.kv_put("teams:users", "29:abc", {"user": {"id": "29:abc"}})
-    await store.kv_put("teams:conversations", "a:conv1", {"user": {"id": "29:abc"}})
-    await store.kv_put("telegram-unreachable", f"telegram:-{uid}", {"why": "a group"})
-    await store.enqueue("telegram:update", {"update": {"update_id": 7, "message": {
-        "from": {"id": int(uid), "first_name": "Ann"}, "text": "secret"}}},
-        partition=f"telegram:{uid}", key="telegram:7", remember=60)
-
-
 async def test_erase_removes_every_mention_and_keeps_the_rest(store, tmp_path):
     await seed(store)
     await store.audit_append(AuditEntry(time.time(), "cli", "test", "h:abc"))
@@ -70,45 +51,6 @@ async def test_erase_removes_every_mention_and_keeps_the_rest(store, tmp_path):
     assert "audit:" in text                # the audit log is kept
     again = await store.erase(erasure)
     assert sum(again.values()) == 0        # idempotent
-
-
-async def test_sessions_of_finds_current_and_reset_sessions(store):
-    await seed(store)
-    found = await store.sessions_of(Erasure.of(["telegram:4242424242"]))
-    assert len(found) == 1 and found[0].messages == 2
-    assert found[0].key == "|telegram|chat:4242424242:user:4242424242"
-    assert await store.sessions_of(Erasure.of(["telegram:999"])) == []
-
-
-async def test_audit_log_newest_first(store):
-    for i in range(3):
-        await store.audit_append(AuditEntry(float(i), "admin", f"a{i}", None, {"i": i}))
-    log = await store.audit_list(limit=2)
-    assert [e.action for e in log] == ["a2", "a1"]
-    assert [e.action for e in await store.audit_list(before=log[-1].id)] == ["a0"]
-
-
-async def test_replay_and_purge_by_id_state_and_age(store):
-    ids = [await store.enqueue("push", {"n": i}, key=f"p{i}") for i in range(4)]
-    claimed = await store.claim("w", 4, 30)
-    for t in claimed[:3]:
-        await store.reschedule(t.id, "w", "boom", None)  # dead
-    assert await store.replay_tasks(ids=[ids[0]]) == 1
-    assert await store.replay_tasks(states=["leased"]) == 0   # never one in flight
-    assert await store.purge_tasks(older_than=3600) == 0       # too young
-    assert await store.purge_tasks() == 2
-    stats = await store.stats()
-    assert stats.tasks == {"pending": 1, "leased": 1}
-    assert stats.oldest_pending_at is not None
-    assert await store.purge_tasks(ids=[]) == 0
-
-
-async def test_links_list_pages(store):
-    for i in range(5):
-        await store.link(f"t:{i}", "u", {"channel": "t", "native_id": str(i)})
-    first = await store.links_list(limit=3)
-    rest = await store.links_list(limit=3, after=first[-1][0])
-    assert [r[0] for r in first + rest] == [f"t:{i}" for i in range(5)]
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,7 +20,7 @@ from .auth import (
     NativeIdAllowlist,
 )
 from .commands import Command, CommandContext
-from .config import Config, Secret, load_config, secret
+from .config import Config, Secret, StoreConfig, load_config, secret
 from .credentials import (
     ApiKey,
     ApiKeys,
@@ -43,6 +43,7 @@ from .errors import (
     PluginError,
     Reject,
     RetryableDeliveryError,
+    StoreSchemaError,
 )
 from .hookspecs import hookimpl, hookspec
 from .host import Host, StartupError, Turn
@@ -63,7 +64,18 @@ from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
 from .outbound import PooledTransport
 from .plugins import Channel
 from .runner import RetryPolicy
-from .store import JSONText, SQLiteStore, Store, Task
+from .store import (
+    COPY_KEYS,
+    COPY_TABLES,
+    Doorbell,
+    JSONText,
+    LeaseLock,
+    Lock,
+    SQLiteStore,
+    Store,
+    Task,
+    owner_id,
+)
 from .targets import Target
 from .types import (
     AllowlistDecision,
@@ -91,6 +103,8 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COPY_KEYS",
+    "COPY_TABLES",
     "MAX_JSON_DEPTH",
     "AllOf",
     "AllowAll",
@@ -115,6 +129,7 @@ __all__ = [
     "DeliveryReceipt",
     "Denied",
     "Destination",
+    "Doorbell",
     "Feedback",
     "FilePart",
     "History",
@@ -129,12 +144,14 @@ __all__ = [
     "IsolationKeys",
     "JSONResponse",
     "JSONText",
+    "LeaseLock",
     "LinkChallenge",
     "LinkPolicy",
     "LinkRequired",
     "LinkResolution",
     "LinkedClaimAllowlist",
     "LinkedIdentity",
+    "Lock",
     "Message",
     "NativeIdAllowlist",
     "OAuthResourceServer",
@@ -157,6 +174,8 @@ __all__ = [
     "SkippedTarget",
     "StartupError",
     "Store",
+    "StoreConfig",
+    "StoreSchemaError",
     "Target",
     "Task",
     "TextPart",
@@ -179,6 +198,7 @@ __all__ = [
     "key_fingerprint",
     "load_config",
     "markdown",
+    "owner_id",
     "read_json",
     "safe_state_path",
     "scrub_json",

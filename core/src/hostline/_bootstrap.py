@@ -62,9 +62,9 @@ async def with_store(path: str | None, fn: Callable[[Any, Config], Awaitable[Any
     """``await fn(store, config)`` with the configured store open, for CLI
     commands that need the state but no host (``push``, ``outbox``...)."""
     config = resolve_config(path)
-    from .store import SQLiteStore
+    from .plugins import load_store
 
-    store = SQLiteStore(config.state_dir / "hostline.sqlite3")
+    store = load_store(config)
     await store.open()
     try:
         return await fn(store, config)

@@ -94,13 +94,20 @@ def _serve(args: argparse.Namespace, host: Any) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List installed entry points and which are enabled."""
-    from .plugins import CHANNELS_GROUP, PLUGINS_GROUP, TARGETS_GROUP, installed_plugins
+    from .plugins import (
+        CHANNELS_GROUP,
+        PLUGINS_GROUP,
+        STORES_GROUP,
+        TARGETS_GROUP,
+        installed_plugins,
+    )
 
     config = resolve_config(args.config)
     enabled = {
         CHANNELS_GROUP: {s.common.plugin: i for i, s in config.channels.items()},
         PLUGINS_GROUP: {n: n for n in config.host.plugins},
         TARGETS_GROUP: {config.host.target: "target"},
+        STORES_GROUP: {config.host.store.backend: "store"},
     }
     rows = []
     for p in installed_plugins():
@@ -139,12 +146,26 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config and plugins without serving."""
+    """Validate the config and plugins, and connect to the store, without serving."""
     host = _host(args)
     host.check_runtime()
+    try:
+        found = asyncio.run(host.store.check())
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is reported as such
+        raise HostlineError(f"{host.config.source}: [host.store]: cannot use the store: "
+                            f"{type(exc).__name__}: {exc}") from None
     print(f"ok: {host.config.source}: target {host.target.name!r}, channels: "
-          f"{', '.join(host.channels) or 'none'}")
+          f"{', '.join(host.channels) or 'none'}; store: {found}")
     return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """``hostline store migrate | copy``."""
+    from ._storecmd import cmd_store as run
+    from .plugins import load_store
+
+    config = resolve_config(args.config)
+    return run(args, config, load_store(config))
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -239,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay/purge only tasks created at least this long ago (30m, 7d)")
     p.add_argument("--yes", "-y", action="store_true", help="purge without asking")
     add_commands(add)
+    from ._storecmd import add_parser as add_store_parser
+
+    add_store_parser(lambda name, fn, help: add(name, cmd_store, help))
     return parser
 
 

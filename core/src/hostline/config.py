@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "HostConfig",
     "Secret",
+    "StoreConfig",
     "load_config",
     "structure",
 ]
@@ -93,6 +94,32 @@ class OutboxConfig:
         for key in ("concurrency", "claim_batch", "outbound_calls", "max_attempts"):
             if getattr(self, key) < 1:
                 raise ValueError(f"key {key!r}: must be at least 1")
+
+
+@attrs.frozen
+class StoreConfig:
+    """``[host.store]``: which store backend keeps state, and how to reach it.
+
+    ``backend`` names a ``hostline.stores`` entry point (``sqlite``, built in,
+    keeps state in ``state_dir``; ``postgres`` comes with hostline-postgres).
+    ``url`` is a secret (a password in it is never printed); ``options`` is
+    passed to the backend as it is, for keys only that backend knows.
+    """
+
+    backend: str = "sqlite"
+    url: Secret | None = secret(default=None)  # noqa: RUF009 - an attrs field
+    pool_min: int = 1
+    pool_max: int = 10
+    schema: str = "public"
+    options: dict[str, Any] = attrs.field(factory=dict, repr=_keys_only)
+
+    def __attrs_post_init__(self) -> None:
+        if self.pool_min < 0 or self.pool_max < 1 or self.pool_min > self.pool_max:
+            raise ValueError("pool_min and pool_max: need 0 <= pool_min <= pool_max and "
+                             "pool_max >= 1")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", self.schema):
+            raise ValueError("key 'schema': letters, digits and '_' only, not starting "
+                             "with a digit")
 
 
 @attrs.frozen
@@ -164,6 +191,7 @@ class HostConfig:
     links: LinksConfig = attrs.field(factory=LinksConfig)
     admin: AdminConfig = attrs.field(factory=AdminConfig)
     telemetry: TelemetryConfig = attrs.field(factory=TelemetryConfig)
+    store: StoreConfig = attrs.field(factory=StoreConfig)
 
 
 @attrs.frozen

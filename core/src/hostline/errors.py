@@ -12,6 +12,7 @@ __all__ = [
     "PluginError",
     "Reject",
     "RetryableDeliveryError",
+    "StoreSchemaError",
 ]
 
 
@@ -25,6 +26,11 @@ class ConfigError(HostlineError):
 
 class ChannelConfigurationError(ConfigError):
     """A channel's (or an allowlist's) configuration is invalid."""
+
+
+class StoreSchemaError(HostlineError):
+    """The store's schema is newer than this hostline knows (or cannot be
+    migrated): start-up refuses it rather than write rows it cannot read."""
 
 
 class PluginError(HostlineError):

@@ -37,6 +37,13 @@ wrapper sees as the result depends on the kind:
 
 ``hostline_routes`` is called while the app is built, outside the event
 loop: its implementations must answer without waiting on I/O.
+
+**Store backends** are not hooks: a backend is a :class:`hostline.Store`
+subclass registered under the ``hostline.stores`` entry-point group and
+chosen by ``[host.store] backend``. Its contract (durability, claims and
+leases across processes, quarantine, doorbell, locks, copy) is the
+docstring of :mod:`hostline.store.base` and ``docs/stores.md``; the suite
+``hostline.testing.StoreConformance`` checks it.
 """
 
 from __future__ import annotations

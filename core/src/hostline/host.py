@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,12 +45,14 @@ from .plugins import (
     build_channel,
     entry_points,
     load_plugin,
+    load_store,
     make_plugin_manager,
     register,
 )
 from .runner import PUSH, Runner, push_task
 from .samples import Sampler
-from .store import SQLiteStore, Store, Task
+from .singleton import run_singleton
+from .store import Store, Task
 from .targets import Target, load_target
 from .types import (
     AllowlistDecision,
@@ -185,9 +187,8 @@ class Host:
         #: The one caller of every hook (pluggy's order, wrappers, awaiting).
         self.hooks = Hooks(self.pm)
         self.channels: dict[str, Channel] = {}
-        self.store: Store = store or SQLiteStore(self.config.state_dir / "hostline.sqlite3")
-        self.runner = Runner(self.store, self.config.host.outbox,
-                             wake_dir=self.config.state_dir / "runners")
+        self.store: Store = store or load_store(self.config)
+        self.runner = Runner(self.store, self.config.host.outbox)
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         #: ``"all"`` (serve and run), ``"web"`` (serve and queue; runner
@@ -638,6 +639,13 @@ class Host:
         if receipt is None:
             raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
         self.metrics["delivered"] += 1
+
+    async def singleton(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` in one process at a time among all that share the
+        store (replicas on one database, workers on one state dir); another
+        takes over when it dies. Never returns: run it as a task and cancel it
+        to stop (see :func:`hostline.singleton.run_singleton`)."""
+        await run_singleton(self.store, name, work)
 
     @property
     def queue_depth(self) -> int:

@@ -1,9 +1,10 @@
 """The plugin manager, entry-point discovery and the one hook caller.
 
-Three entry-point groups: ``hostline.channels`` (name -> channel class),
-``hostline.plugins`` (name -> module or class with hookimpls) and
-``hostline.targets`` (name -> target factory). Installed is not enabled:
-only what the config names is loaded.
+Four entry-point groups: ``hostline.channels`` (name -> channel class),
+``hostline.plugins`` (name -> module or class with hookimpls),
+``hostline.targets`` (name -> target factory) and ``hostline.stores``
+(name -> :class:`hostline.Store` subclass). Installed is not enabled: only
+what the config names is loaded.
 
 Every hook is called through :class:`Hooks`, which keeps pluggy's promises
 for async implementations: pluggy's call order (``tryfirst``/``trylast``,
@@ -26,23 +27,28 @@ from . import hookspecs
 from .errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
+    from .config import Config
     from .host import Host
+    from .store import Store
 
 __all__ = [
     "CHANNELS_GROUP",
     "PLUGINS_GROUP",
+    "STORES_GROUP",
     "TARGETS_GROUP",
     "Channel",
     "Hooks",
     "PluginInfo",
     "entry_points",
     "installed_plugins",
+    "load_store",
     "make_plugin_manager",
 ]
 
 CHANNELS_GROUP = "hostline.channels"
 PLUGINS_GROUP = "hostline.plugins"
 TARGETS_GROUP = "hostline.targets"
+STORES_GROUP = "hostline.stores"
 
 
 class Channel:
@@ -92,7 +98,7 @@ def entry_points(group: str) -> dict[str, md.EntryPoint]:
 def installed_plugins() -> list[PluginInfo]:
     """Every installed hostline entry point with its distribution and version."""
     out = []
-    for group in (CHANNELS_GROUP, PLUGINS_GROUP, TARGETS_GROUP):
+    for group in (CHANNELS_GROUP, PLUGINS_GROUP, TARGETS_GROUP, STORES_GROUP):
         for ep in md.entry_points(group=group):
             dist = getattr(ep, "dist", None)
             out.append(PluginInfo(group, ep.name, ep.value,
@@ -185,6 +191,24 @@ def load_plugin(name: str, options: dict[str, Any] | None = None) -> Any:
             raise PluginError(f"plugin {name!r} ({origin}): failed to start: "
                               f"{type(exc).__name__}: {exc}") from None
     return obj
+
+
+def load_store(config: Config) -> Store:
+    """The store ``[host.store]`` chooses, built but not opened."""
+    from .store import Store
+
+    spec = config.host.store
+    kind = f"store backend ([host.store] backend in {config.source})"
+    cls, origin = load_entry_point(kind, spec.backend, STORES_GROUP)
+    if not (inspect.isclass(cls) and issubclass(cls, Store)):
+        raise PluginError(f"{kind} {spec.backend!r} ({origin}): is not a hostline.Store subclass")
+    try:
+        return cls.from_config(spec, state_dir=config.state_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a backend's constructor may raise anything
+        raise PluginError(f"{kind} {spec.backend!r} ({origin}): {type(exc).__name__}: "
+                          f"{exc}") from None
 
 
 # the hook caller -------------------------------------------------------------

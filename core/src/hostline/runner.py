@@ -12,21 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from . import telemetry
 from .errors import DeliveryError
-from .store import Store, Task
+from .store import Doorbell, Store, Task, owner_id
 from .types import Destination, Message
 
 if TYPE_CHECKING:
@@ -82,15 +78,14 @@ class TaskStatus:
 class Runner:
     """Claims and runs tasks; two-phase shutdown (stop claiming, drain, release)."""
 
-    def __init__(self, store: Store, config: OutboxConfig,
-                 wake_dir: Path | None = None) -> None:
+    def __init__(self, store: Store, config: OutboxConfig) -> None:
         self.store = store
         self.config = config
-        self.wake_dir = wake_dir
-        self._beacon: _Beacon | None = None
-        self._notifier: _Notifier | None = None
+        # Listening (a claiming process) or ringing (a web process), see start().
+        self._doorbell: Doorbell | None = None
+        self._notifier: Doorbell | None = None
         self.policy = RetryPolicy(config.max_attempts, config.backoff_initial, config.backoff_max)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner_id()
         self.handlers: dict[str, Handler] = {}
         self.status: deque[TaskStatus] = deque(maxlen=1000)
         #: Tasks finished in this process by outcome (``done``, ``retry``, ``dead``).
@@ -137,7 +132,7 @@ class Runner:
         if task_id is not None:
             self.pending_estimate += 1
             if self._notifier is not None:
-                self._notifier.notify()
+                self._notifier.ring()
             elif self._could_claim():
                 # A full runner claims when its tasks finish: waking it now
                 # would only cost the webhook path a loop turn.
@@ -154,18 +149,20 @@ class Runner:
 
         With ``claim=False`` (a web process beside runner processes) nothing
         is claimed here: new tasks wake the runner processes on this state
-        dir, and the queue depth is still counted for ``/readyz``.
+        store (through its :meth:`~hostline.Store.doorbell`), and the queue
+        depth is still counted for ``/readyz``.
         """
         self._stopping = False
         self.pending_estimate = await self.store.count_pending()
         self._count_task = asyncio.create_task(self._count_loop(), name="hostline-queue")
         if claim:
-            if self.wake_dir is not None:
-                self._beacon = await _Beacon.open(self.wake_dir, self.wake)
+            self._doorbell = self.store.doorbell()
+            if self._doorbell is not None:
+                await self._doorbell.listen(self.wake)
             self._loop_task = asyncio.create_task(self._loop(), name="hostline-runner")
             self._beat_task = asyncio.create_task(self._heartbeat(), name="hostline-leases")
-        elif self.wake_dir is not None:
-            self._notifier = _Notifier(self.wake_dir)
+        else:
+            self._notifier = self.store.doorbell()
 
     async def _count_loop(self) -> None:
         # Other processes on the state dir enqueue and finish too: recount.
@@ -191,12 +188,11 @@ class Runner:
         await _cancel(self._beat_task)
         await _cancel(self._count_task)
         self._beat_task = self._count_task = None
-        if self._beacon is not None:
-            self._beacon.close()
-            self._beacon = None
-        if self._notifier is not None:
-            self._notifier.close()
-            self._notifier = None
+        for bell in (self._doorbell, self._notifier):
+            if bell is not None:
+                with contextlib.suppress(Exception):
+                    await bell.close()
+        self._doorbell = self._notifier = None
         with contextlib.suppress(Exception):
             await self.store.release(self.owner)
 
@@ -302,92 +298,3 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-class _Beacon(asyncio.DatagramProtocol):
-    """A runner process's doorbell: a UDP port on loopback, published as
-    ``<wake_dir>/<pid>``; any datagram wakes the runner (no polling delay for
-    tasks queued by a web process)."""
-
-    def __init__(self, path: Path, wake: Callable[[], None]) -> None:
-        self.path = path
-        self._wake = wake
-        self._transport: asyncio.DatagramTransport | None = None
-
-    @classmethod
-    async def open(cls, wake_dir: Path, wake: Callable[[], None]) -> _Beacon:
-        beacon = cls(wake_dir / str(os.getpid()), wake)
-        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: beacon, local_addr=("127.0.0.1", 0))
-        beacon.publish(transport.get_extra_info("sockname")[1])
-        return beacon
-
-    def publish(self, port: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _doorbells(self.path.parent)  # drops those of runners that died
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(str(port))
-        tmp.replace(self.path)  # readers never see a half-written file
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self._wake()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-        if self._transport is not None:
-            self._transport.close()
-
-
-def _doorbells(wake_dir: Path) -> list[int]:
-    """The doorbell ports of the live runner processes; files left by dead
-    ones are removed."""
-    ports: list[int] = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(wake_dir):
-            if not entry.name.isdigit():
-                continue
-            try:
-                os.kill(int(entry.name), 0)
-                ports.append(int(Path(entry.path).read_text()))
-            except ProcessLookupError:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-            except (OSError, ValueError):
-                continue
-    return ports
-
-
-class _Notifier:
-    """Rings the runner processes' doorbells, at most once per loop turn."""
-
-    REFRESH = 1.0
-
-    def __init__(self, wake_dir: Path) -> None:
-        self.wake_dir = wake_dir
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
-        self._ports: list[int] = _doorbells(wake_dir)
-        self._listed = time.monotonic()
-        self._pending = False
-
-    def notify(self) -> None:
-        if not self._pending:
-            self._pending = True
-            asyncio.get_running_loop().call_soon(self._send)
-
-    def _send(self) -> None:
-        self._pending = False
-        now = time.monotonic()
-        if not self._ports or now - self._listed > self.REFRESH:
-            self._listed = now
-            self._ports = _doorbells(self.wake_dir)
-        for port in self._ports:
-            with contextlib.suppress(OSError):
-                self._sock.sendto(b"!", ("127.0.0.1", port))
-
-    def close(self) -> None:
-        self._sock.close()

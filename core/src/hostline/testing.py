@@ -12,6 +12,10 @@ Fixtures (available automatically once hostline is installed):
 ``config_toml`` is the text of a ``hostline.toml``; ``{state_dir}`` in it is
 replaced by the temp state dir.
 
+:class:`StoreConformance` is the store conformance suite: a store backend's
+tests subclass it and provide one fixture, ``make_store`` (see
+:mod:`hostline.conformance`).
+
 :class:`SimulatedModel` (``target = "hostline.testing:simulated_model"``,
 options in ``[host.target_options]``) stands in for a real model in tests and
 benchmarks: seconds to the first token, then tokens at a steady rate.
@@ -36,11 +40,14 @@ from typing import Any
 import pytest
 
 from .config import load_config
+from .conformance import StoreConformance
 from .host import Host
+from .testing_proxy import ForwardProxy
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["LocalOAuthIssuer", "ServerProcess", "SimulatedFailure", "SimulatedModel", "free_port",
-           "hostline_app", "hostline_server", "make_host", "simulated_model"]
+__all__ = ["ForwardProxy", "LocalOAuthIssuer", "ServerProcess", "SimulatedFailure",
+           "SimulatedModel", "StoreConformance", "free_port", "hostline_app", "hostline_server",
+           "make_host", "simulated_model"]
 
 
 class SimulatedFailure(RuntimeError):

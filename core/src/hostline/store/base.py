@@ -1,15 +1,72 @@
-"""The store interface every backend implements."""
+"""The store interface every backend implements (the backend contract).
+
+A store backend is a :class:`Store` subclass registered under the
+``hostline.stores`` entry-point group and chosen by ``[host.store] backend``;
+:meth:`Store.from_config` builds it from ``[host.store]``. What every backend
+must guarantee, beyond the method docstrings:
+
+* **Durability.** A method returns after its write is committed; a crash
+  after that loses nothing. :meth:`Store.save_turn` commits the history, the
+  session state and its records in one transaction.
+* **Processes share a store.** Several processes (on one machine for SQLite,
+  on many for PostgreSQL) use one store at once: claims never hand one task
+  to two owners while its lease runs, at most one task per partition is
+  leased at a time (so one chat's tasks run in order), and a lease that
+  expires (its owner died) makes the task claimable again.
+* **Corrupt rows never crash the host.** A row that does not decode (or has
+  the wrong shape) is moved to the quarantine table with a WARNING and
+  reads go on without it.
+* **Secrets stay hidden.** ``repr()``, log lines and errors never show a
+  password from the connection URL.
+* **Wake-ups and singletons.** :meth:`Store.doorbell` tells runners in other
+  processes that work is queued (polling is the fallback); :meth:`Store.lock`
+  is a named lock that one process at a time holds (leader election for
+  singletons such as a Telegram poller).
+* **Copy.** :meth:`Store.export_rows` / :meth:`Store.import_rows` move every
+  table between backends (``hostline store copy``) in the portable row shapes
+  of :data:`COPY_TABLES`; importing twice changes nothing.
+
+``hostline.testing.StoreConformance`` checks all of this for a backend with
+one fixture.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..types import Message, Session
 from .erasure import Erasure
+
+if TYPE_CHECKING:
+    from ..config import StoreConfig
+
+#: Tables copied by ``hostline store copy``, in copy order, with the columns of
+#: their portable rows (JSON columns hold JSON text). The first column(s)
+#: named in :data:`COPY_KEYS` order the rows and page through them.
+COPY_TABLES: dict[str, tuple[str, ...]] = {
+    "aliases": ("scope", "session", "updated_at"),
+    "sessions": ("key", "state", "updated_at"),
+    "history": ("id", "session", "message", "created_at"),
+    "kv": ("ns", "key", "value", "expires_at"),
+    "links": ("identity", "user_id", "data", "linked_at"),
+    "tasks": ("id", "kind", "part", "key", "payload", "state", "attempts", "next_at",
+              "owner", "lease_until", "last_error", "created_at", "updated_at"),
+    "quarantine": ("id", "tbl", "row_key", "raw", "error", "at"),
+    "audit": ("id", "at", "actor", "action", "subject", "detail"),
+}
+#: The key columns of each copied table (rows are exported in their order).
+COPY_KEYS: dict[str, tuple[str, ...]] = {
+    "aliases": ("scope",), "sessions": ("key",), "history": ("id",), "kv": ("ns", "key"),
+    "links": ("identity",), "tasks": ("id",), "quarantine": ("id",), "audit": ("id",),
+}
 
 
 class JSONText(str):
@@ -38,6 +95,86 @@ class Task:
     last_error: str | None = None
 
 
+class Doorbell(abc.ABC):
+    """How the processes sharing a store wake each other's runners when a task
+    is queued (without one, runners find new work at their next poll)."""
+
+    @abc.abstractmethod
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Start calling ``wake()`` (on the event loop) whenever another
+        process rings."""
+
+    @abc.abstractmethod
+    def ring(self) -> None:
+        """Wake the listening processes (cheap; may coalesce calls)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop listening and release what was opened."""
+
+
+class Lock(abc.ABC):
+    """A named lock held by at most one process of all those sharing a store.
+
+    Get one from :meth:`Store.lock`. It is never waited for: :meth:`acquire`
+    answers at once, and the holder calls :meth:`held` every few seconds to
+    keep it (a lease-based lock renews there) and to learn if it was lost.
+    A holder that dies loses the lock (when its connection drops or its
+    lease expires).
+    """
+
+    @abc.abstractmethod
+    async def acquire(self) -> bool:
+        """Take the lock if it is free; ``True`` if this process holds it now."""
+
+    @abc.abstractmethod
+    async def held(self) -> bool:
+        """Whether this process still holds the lock (renewing it)."""
+
+    @abc.abstractmethod
+    async def release(self) -> None:
+        """Give the lock up (no-op if not held)."""
+
+
+def owner_id() -> str:
+    """A name for this process that no other process has: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeaseLock(Lock):
+    """The default :class:`Lock`: a key-value record that expires after
+    ``ttl`` seconds unless renewed. Renewal reads then writes, so a holder
+    that stalled for longer than ``ttl`` may briefly overlap the next one;
+    backends with real locks (PostgreSQL advisory locks) override
+    :meth:`Store.lock`."""
+
+    NS = "hostline:locks"
+
+    def __init__(self, store: Store, name: str, ttl: float = 6.0) -> None:
+        self.store = store
+        self.name = name
+        self.ttl = ttl
+        self.owner = owner_id()
+        self._held = False
+
+    async def acquire(self) -> bool:
+        self._held = await self.store.kv_add(self.NS, self.name, self.owner, ttl=self.ttl)
+        return self._held
+
+    async def held(self) -> bool:
+        if not self._held:
+            return False
+        if await self.store.kv_get(self.NS, self.name) != self.owner:
+            self._held = False
+            return False
+        await self.store.kv_put(self.NS, self.name, self.owner, ttl=self.ttl)
+        return True
+
+    async def release(self) -> None:
+        if self._held:
+            self._held = False
+            if await self.store.kv_get(self.NS, self.name) == self.owner:
+                await self.store.kv_delete(self.NS, self.name)
 @attrs.frozen
 class AuditEntry:
     """One operator action in the audit log.
@@ -88,7 +225,8 @@ class Store(abc.ABC):
     """Sessions, history, aliases, key-value records, links and tasks.
 
     All methods are coroutines and never block the event loop. Keys arrive
-    already scoped by isolation keys; a store never interprets them.
+    already scoped by isolation keys; a store never interprets them. See the
+    module docstring for what every backend guarantees.
 
     JSON policy (:mod:`hostline.json_boundary`; every backend follows it):
 
@@ -101,6 +239,37 @@ class Store(abc.ABC):
       corrupt: move it to quarantine with a WARNING and answer as if it were
       missing (``None``, skipped in lists, not claimed). Never raise it.
     """
+
+    @classmethod
+    def from_config(cls, config: StoreConfig, *, state_dir: Path) -> Store:
+        """Build the store ``[host.store]`` describes (not opened yet).
+
+        Raise :class:`hostline.ConfigError` naming the key for bad options.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not implement from_config")
+
+    async def check(self) -> str:
+        """Connect and report in one line what was found (``hostline check``):
+        no schema change, no secret in the text."""
+        await self.open()
+        await self.close()
+        return repr(self)
+
+    async def migrate(self) -> tuple[int, int]:
+        """Bring the schema to this version's (``hostline store migrate``);
+        returns the schema versions before and after."""
+        await self.open()
+        await self.close()
+        return (0, 0)
+
+    def doorbell(self) -> Doorbell | None:
+        """The wake-up mechanism between processes sharing this store, or
+        ``None`` (runners poll)."""
+        return None
+
+    def lock(self, name: str) -> Lock:
+        """A named lock across every process sharing this store."""
+        return LeaseLock(self, name)
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -235,6 +404,30 @@ class Store(abc.ABC):
         if task_id is not None:
             await self.reschedule(task_id, "", reason, None)
         return task_id
+
+    # copy -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def export_rows(self, table: str, after: tuple[Any, ...] | None = None,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows of ``table`` (a :data:`COPY_TABLES` name) in
+        :data:`COPY_KEYS` order, after the row whose key columns are ``after``;
+        dicts with the table's portable columns (JSON columns as JSON text)."""
+
+    @abc.abstractmethod
+    async def import_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Write portable rows: keyed tables are upserted, rows with ids are
+        kept with their ids and skipped when the id exists (so importing twice
+        changes nothing). A row whose JSON does not decode is quarantined.
+        Returns how many rows were written."""
+
+    async def count_rows(self, table: str) -> int | None:
+        """How many rows ``table`` holds (a progress bar's total), if cheap to know."""
+        return None
+
+    async def after_import(self) -> None:
+        """Called once a copy has imported every table (a backend may move its
+        id sequences past the copied ids here)."""
+        return None
 
     # operator actions -----------------------------------------------------
     # Not abstract so that a backend written before these existed still

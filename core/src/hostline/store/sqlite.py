@@ -12,18 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import StoreSchemaError
 from ..ids import random_hex
 from ..json_boundary import decode_stored_json, encode_json
 from ..types import History, Message, Session
-from .base import JSONText, Store, Task
+from .base import COPY_KEYS, COPY_TABLES, Doorbell, JSONText, Store, Task
+from .doorbell import UdpDoorbell
 from .sqlite_ops import SQLiteOperatorMixin
+
+if TYPE_CHECKING:
+    from ..config import StoreConfig
 
 log = logging.getLogger("hostline.store")
 T = TypeVar("T")
@@ -145,6 +151,53 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
+    @classmethod
+    def from_config(cls, config: StoreConfig, *, state_dir: Path) -> SQLiteStore:
+        """``<state_dir>/hostline.sqlite3``, or the file of ``url = "sqlite:PATH"``."""
+        from ..errors import ConfigError
+
+        if config.url is None:
+            return cls(state_dir / "hostline.sqlite3")
+        url = config.url.reveal()
+        if not url.startswith("sqlite:") or not url[7:]:
+            raise ConfigError("[host.store] key 'url': the sqlite backend takes "
+                              "'sqlite:PATH' (or no url: the file in state_dir)")
+        path = Path(url[7:].removeprefix("//"))
+        return cls(path if path.is_absolute() else state_dir / path)
+
+    async def check(self) -> str:
+        """Open the file read-only when it exists (a new one is created at start-up)."""
+        if not self.path.exists():
+            parent = next((p for p in self.path.parents if p.exists()), None)
+            if parent is None or not os.access(parent, os.W_OK):
+                raise OSError(f"{self.path}: cannot be created (no writable parent)")
+            return f"sqlite {self.path} (created at start-up)"
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+        finally:
+            db.close()
+        if version > SCHEMA_VERSION:
+            raise StoreSchemaError(f"{self.path}: schema version {version} is newer than this "
+                               f"hostline ({SCHEMA_VERSION}); upgrade hostline")
+        return f"sqlite {self.path}, schema version {version} of {SCHEMA_VERSION}"
+
+    async def migrate(self) -> tuple[int, int]:
+        before = 0
+        if self.path.exists():
+            db = sqlite3.connect(self.path, timeout=30.0)
+            try:
+                (before,) = db.execute("PRAGMA user_version").fetchone()
+            finally:
+                db.close()
+        await self.open()
+        await self.close()
+        return before, SCHEMA_VERSION
+
+    def doorbell(self) -> Doorbell:
+        """The loopback UDP doorbell in ``<state_dir>/runners`` (one machine)."""
+        return UdpDoorbell(self.path.parent / "runners")
+
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read now, on the loop's thread (WAL readers never wait for a writer)."""
         if self._db is None:
@@ -169,7 +222,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
         try:
             (version,) = db.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
+                raise StoreSchemaError(
                     f"{self.path}: schema version {version} is newer than this hostline "
                     f"({SCHEMA_VERSION}); upgrade hostline"
                 )
@@ -697,3 +750,45 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             return int(self.db.execute(
                 "SELECT COUNT(*) FROM tasks WHERE state IN ('pending','leased')").fetchone()[0])
         return await self._call(q)
+
+    # copy -------------------------------------------------------------------
+    async def export_rows(self, table: str, after: tuple[Any, ...] | None = None,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        cols, keys = COPY_TABLES[table], COPY_KEYS[table]
+
+        def q() -> list[dict[str, Any]]:
+            sql = f"SELECT {', '.join(cols)} FROM {table}"
+            args: list[Any] = []
+            if after is not None:
+                sql += f" WHERE ({', '.join(keys)}) > ({', '.join('?' * len(keys))})"
+                args.extend(after)
+            sql += f" ORDER BY {', '.join(keys)} LIMIT ?"
+            args.append(limit)
+            return [dict(zip(cols, row, strict=True))
+                    for row in self.db.execute(sql, args).fetchall()]
+        return await self._call(q)
+
+    async def import_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        cols, keys = COPY_TABLES[table], COPY_KEYS[table]
+        if table in ("history", "tasks", "quarantine", "audit"):
+            conflict = "DO NOTHING"
+        else:
+            updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c not in keys)
+            conflict = f"DO UPDATE SET {updates}"
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT({', '.join(keys)}) {conflict}")
+        if table == "tasks":  # the task key is unique too: a task already here stays
+            sql = sql.replace("ON CONFLICT(id) DO NOTHING", "ON CONFLICT DO NOTHING")
+
+        def tx(db: sqlite3.Connection) -> int:
+            n = 0
+            for row in rows:
+                n += db.execute(sql, [row.get(c) for c in cols]).rowcount
+            return n
+        return await self._write(tx)
+
+    async def count_rows(self, table: str) -> int | None:
+        if table not in COPY_TABLES:
+            raise KeyError(table)
+        return await self._call(lambda: int(self.db.execute(
+            f"SELECT COUNT(*) FROM {table}").fetchone()[0]))

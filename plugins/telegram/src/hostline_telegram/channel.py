@@ -205,7 +205,8 @@ class TelegramChannel(hostline.Channel):
             max_connections=cfg.max_connections or outbox.outbound_calls + (
                 cfg.mode == "polling"),
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
-            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
+            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None,
+            trust_env=cfg.trust_env)
         try:
             try:
                 me = await self.api.call("getMe")
@@ -241,8 +242,11 @@ class TelegramChannel(hostline.Channel):
                                 {"drop_pending_updates": cfg.drop_pending_updates})
         except TelegramError as exc:
             raise RuntimeError(f"deleteWebhook failed: {exc}") from None
-        self._poller = asyncio.create_task(self._poll_loop(),
-                                           name=f"hostline-telegram-poll-{self.name}")
+        # One getUpdates loop for the bot among every process sharing the
+        # store (Telegram allows one): the others wait to take over.
+        self._poller = asyncio.create_task(
+            self.host.singleton(f"telegram:{self.bot_id}:getUpdates", self._poll_loop),
+            name=f"hostline-telegram-poll-{self.name}")
 
     async def _set_commands(self) -> None:
         commands = await self.host.commands()

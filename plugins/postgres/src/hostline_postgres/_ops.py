@@ -240,7 +240,11 @@ class PostgresOperatorMixin:
                     values.append(v)
             except ValueError as exc:
                 key = "/".join(str(row.get(k)) for k in keys)
-                await self.quarantine(table, key, row.get(js or ""), f"import: {exc}")
+                # Quarantined once, however often the copy runs.
+                raw = row.get(js or "")
+                if not await self._rows("SELECT 1 FROM quarantine WHERE tbl=%s AND row_key=%s "
+                                        "AND raw IS NOT DISTINCT FROM %s", (table, key, raw)):
+                    await self.quarantine(table, key, raw, f"import: {exc}")
                 continue
             good.append(values)
         if not good:

@@ -79,7 +79,10 @@ class BodyLimitMiddleware:
     """Pure ASGI middleware: refuse bodies over ``max_bytes`` with 413.
 
     A declared ``content-length`` over the limit is refused before reading;
-    a chunked body is counted as it streams and cut off at the limit.
+    a chunked body is counted as it streams and cut off at the limit. An
+    answer sent before a chunked body was read to its end closes the
+    connection (``connection: close``): the unread rest would otherwise be
+    taken for the next request on it, which then hangs.
     """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
@@ -108,17 +111,25 @@ class BodyLimitMiddleware:
                 return
         seen = 0
         limit = self.max_bytes
+        finished = False
 
         async def limited() -> Any:
-            nonlocal seen
+            nonlocal seen, finished
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
                 if seen > limit:
                     raise BodyTooLarge(f"request body is over {limit} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def closing(message: Any) -> None:
+            if message["type"] == "http.response.start" and not finished:
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited, closing)
 
 
 async def send_error(send: Any, status: int, message: str, code: str,

@@ -20,7 +20,11 @@ Hypercorn use) on asyncio protocols:
 * ``connect``/``read``/``write`` timeouts on every call; TLS through the
   ``ssl`` module with a verifying context.
 
-HTTP/1.1 only; a proxy is handed to httpx's own transport.
+HTTP/1.1 only. A request that goes through a proxy - the one given, or
+else the one the environment names for its URL (``HTTP_PROXY``,
+``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, as httpx reads them with
+``trust_env``; see :mod:`hostline.proxies`) - is handed to httpx's own
+transport, which speaks absolute-form HTTP and ``CONNECT`` tunnels.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import h11
 import httpx
 
 from . import telemetry
+from .proxies import EnvironmentProxies
 
 __all__ = ["PooledTransport"]
 
@@ -218,11 +223,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     ``max_connections`` bounds requests in flight (and open connections);
     ``verify`` is an ``ssl.SSLContext`` or a bool, as in httpx; ``proxy``
-    sends everything through httpx's default transport instead.
+    sends everything through httpx's default transport instead. Without
+    ``proxy``, ``trust_env`` (the default, as in httpx) routes each request
+    through the proxy the environment names for its URL, read once here.
     """
 
     def __init__(self, *, max_connections: int = 64, keepalive_expiry: float = 30.0,
-                 verify: ssl.SSLContext | bool = True, proxy: str | None = None) -> None:
+                 verify: ssl.SSLContext | bool = True, proxy: str | None = None,
+                 trust_env: bool = True) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.max_connections = max_connections
@@ -235,10 +243,34 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._idle: dict[tuple[bytes, bytes, int], deque[_Connection]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._busy = 0
-        self._proxy = None if proxy is None else httpx.AsyncHTTPTransport(
-            proxy=proxy, verify=verify, limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections,
-                keepalive_expiry=keepalive_expiry))
+        self._proxy_verify = verify
+        self._proxies: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._proxy = None if proxy is None else self._proxy_transport(proxy)
+        env = EnvironmentProxies.from_environ() if proxy is None and trust_env else None
+        self._env = env if env is not None and env.active else None
+        self._routes: dict[tuple[bytes, bytes], httpx.AsyncHTTPTransport | None] = {}
+
+    def _proxy_transport(self, proxy: str) -> httpx.AsyncHTTPTransport:
+        transport = self._proxies.get(proxy)
+        if transport is None:
+            transport = self._proxies[proxy] = httpx.AsyncHTTPTransport(
+                proxy=proxy, verify=self._proxy_verify, limits=httpx.Limits(
+                    max_connections=self.max_connections,
+                    max_keepalive_connections=self.max_connections,
+                    keepalive_expiry=self.keepalive_expiry))
+        return transport
+
+    def _route(self, url: httpx.URL) -> httpx.AsyncHTTPTransport | None:
+        """The proxy transport for ``url``, or ``None`` to connect directly."""
+        if self._proxy is not None or self._env is None:
+            return self._proxy
+        key = (url.raw_scheme, url.raw_host)
+        if key not in self._routes:
+            chosen = self._env.proxy_for(url.scheme, url.host)
+            if len(self._routes) >= 256:
+                self._routes.clear()
+            self._routes[key] = None if chosen is None else self._proxy_transport(chosen)
+        return self._routes[key]
 
     def __repr__(self) -> str:
         return f"<PooledTransport {self.max_connections} connections>"
@@ -272,14 +304,15 @@ class PooledTransport(httpx.AsyncBaseTransport):
             return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        if self._proxy is not None:
+        proxy = self._route(request.url)
+        if proxy is not None:
             target = self.target(request)
             if target != request.url.raw_path:
                 # httpx's transport sends the URL as it is: rewrite it there.
                 request = httpx.Request(request.method, request.url.copy_with(raw_path=target),
                                         headers=request.headers, stream=request.stream,
                                         extensions=request.extensions)
-            return await self._proxy.handle_async_request(request)
+            return await proxy.handle_async_request(request)
         url = request.url
         scheme = url.raw_scheme
         if scheme not in (b"http", b"https"):
@@ -354,5 +387,5 @@ class PooledTransport(httpx.AsyncBaseTransport):
             for conn in idle:
                 conn.close()
         self._idle.clear()
-        if self._proxy is not None:
-            await self._proxy.aclose()
+        for transport in self._proxies.values():
+            await transport.aclose()

@@ -42,11 +42,12 @@ import pytest
 from .config import load_config
 from .conformance import StoreConformance
 from .host import Host
+from .testing_proxy import ForwardProxy
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["LocalOAuthIssuer", "ServerProcess", "SimulatedFailure", "SimulatedModel",
-           "StoreConformance", "free_port", "hostline_app", "hostline_server", "make_host",
-           "simulated_model"]
+__all__ = ["ForwardProxy", "LocalOAuthIssuer", "ServerProcess", "SimulatedFailure",
+           "SimulatedModel", "StoreConformance", "free_port", "hostline_app", "hostline_server",
+           "make_host", "simulated_model"]
 
 
 class SimulatedFailure(RuntimeError):

@@ -12,7 +12,7 @@ import pytest
 from hostline_teams.testing import FakeBotFramework
 
 #: Fast settings for tests: no throttling between stream updates, quick typing.
-FAST = {"stream_interval": 0.0, "typing_interval": 0.05}
+FAST = {"stream_interval": 0.0, "stream_first_delay": 0.0, "typing_interval": 0.05}
 
 
 @pytest.fixture(scope="session")

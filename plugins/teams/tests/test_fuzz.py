@@ -72,5 +72,7 @@ async def test_fuzzed_activities_never_500(bf, teams_toml, hostline_app):
             if await host.store.count_pending() == 0:
                 break
             await asyncio.sleep(0.01)
-        dead = await host.store.list_tasks(["dead"])
+        # Dead letters are activities acked without processing; no worker crashed.
+        dead = [t for t in await host.store.list_tasks(["dead"], limit=1000)
+                if "dead_letter" not in t.payload]
         assert dead == [], [t.last_error for t in dead]

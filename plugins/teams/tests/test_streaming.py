@@ -7,9 +7,10 @@ import asyncio
 from hostline import ImagePart, RunUpdate
 
 
-def words(*chunks):
+def words(*chunks, pause=0.1):
     async def target(request):
         for chunk in chunks:
+            await asyncio.sleep(pause)  # updates go out from timers: give each its turn
             yield chunk
 
     return target
@@ -148,3 +149,26 @@ async def test_streams_outside_teams_are_plain(bf, teams_toml, hostline_app):
         await bf.post(client, bf.message("go", channel_id="webchat"), key=key)
         [reply] = await bf.connector.wait_for(1, type="message")
         assert reply.text == "ab" and reply.stream_info is None
+
+
+async def test_a_reply_ready_within_the_first_delay_is_one_plain_message(bf, teams_toml,
+                                                                         hostline_app):
+    toml = teams_toml(stream_first_delay=5.0, typing=False)
+    async with hostline_app(toml, target=words("quick", " one", pause=0.01)) as (_h, client):
+        await bf.post(client, bf.message("go"))
+        [reply] = await bf.connector.wait_for(1, type="message")
+        assert reply.text == "quick one" and reply.stream_info is None
+        assert len(bf.connector.activities()) == 1  # no informative, no updates
+
+
+async def test_updates_are_coalesced_between_intervals(bf, teams_toml, hostline_app):
+    chunks = [f" w{i}" for i in range(20)]
+    toml = teams_toml(stream_interval=0.3, stream_informative_text="")
+    async with hostline_app(toml, target=words(*chunks, pause=0.02)) as (_h, client):
+        await bf.post(client, bf.message("go"))
+        [final] = await bf.connector.wait_for(1, type="message")
+        updates = bf.connector.activities(type="typing")
+    assert final.text.strip() == "".join(chunks).strip()
+    assert 1 <= len(updates) < len(chunks)  # many deltas, few updates
+    texts = [u.text for u in updates]
+    assert len(set(texts)) == len(texts)  # each update says something new

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import attrs
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
 import hostline
@@ -62,7 +61,7 @@ FEEDBACK_PREFIX = "hostline:fb:"
 
 
 def _json(status: int, data: Any) -> Response:
-    return JSONResponse(data, status_code=status)
+    return hostline.JSONResponse(data, status_code=status)
 
 
 class DiscordChannel(hostline.Channel):
@@ -169,9 +168,9 @@ class DiscordChannel(hostline.Channel):
         if reason is not None:
             return hostline.error_response(401, reason, code="unauthorized")
         try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return hostline.error_response(400, "body is not JSON", code="invalid_json")
+            payload = hostline.decode_json(body)
+        except hostline.InvalidJSON as exc:
+            return hostline.error_response(400, f"body: {exc.message}", code=exc.code)
         if isinstance(payload, dict) and payload.get("type") == PING:
             return _json(200, {"type": PONG})
         interaction = parse(payload)

@@ -16,7 +16,6 @@ the caller: the same id sent with another key is another session.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -24,7 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hostline import (
@@ -33,12 +32,14 @@ from hostline import (
     Channel,
     Host,
     Identity,
+    JSONResponse,
     Message,
     Reject,
     Turn,
     bearer_token,
     check_open_channel,
     current_isolation,
+    encode_json,
     error_response,
     hookimpl,
     is_loopback_client,
@@ -125,8 +126,7 @@ def parse_message(value: Any) -> list[Message]:
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"),
-                                                          ensure_ascii=False)
+    text = data if isinstance(data, str) else encode_json(data)
     return f"data: {text}\n\n".encode()
 
 

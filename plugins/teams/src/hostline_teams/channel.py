@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,6 +69,7 @@ from .auth import (
 )
 from .config import TeamsConfig
 from .connector import Connector, TrustedServiceUrls
+from .streaming import TeamsStream
 
 log = logging.getLogger("hostline.teams")
 
@@ -175,7 +175,9 @@ class TeamsChannel(hostline.Channel):
         size = cfg.max_connections or self.host.config.host.outbox.outbound_calls
         # hostline's lean transport: one bounded keep-alive pool, httpx errors.
         async with httpx.AsyncClient(timeout=httpx.Timeout(cfg.timeout),
-                                     transport=PooledTransport(max_connections=size),
+                                     transport=PooledTransport(
+                                         max_connections=size, trust_env=cfg.trust_env,
+                                         proxy=cfg.proxy.reveal() if cfg.proxy else None),
                                      follow_redirects=False) as client:
             self.client = client
             self.tokens = TokenProvider(client, cfg.resolved_token_url(), cfg.app_id,
@@ -509,128 +511,29 @@ class TeamsChannel(hostline.Channel):
                 reply_to_id=inbound.id))
 
     async def _stream_turn(self, inbound: Inbound, turn: Turn) -> None:
-        stream = _TeamsStream(self, inbound)
-        await stream.open()
+        stream = TeamsStream(self, inbound)
+        stream.start()
         try:
             async for update in turn.stream():
                 if update.delta:
-                    await stream.push(update.delta)
+                    stream.feed(update.delta)
         except Exception as exc:
+            await stream.stop()
             log.exception("teams %s: the target failed while streaming", self.name)
             if stream.started:
                 await stream.close_with(self.config.error_reply, [])
             else:
                 await self._send_error(inbound)
             raise TargetFailed(f"target failed: {type(exc).__name__}") from None
+        finally:
+            await stream.stop()
         reply = turn.reply
         if reply is None:
             if stream.started and stream.text:
                 await stream.close_with(stream.text, [])  # close what was already shown
             return
         if not stream.started:
+            # Done before the stream opened (or it never could): one plain message.
             await self._send_result(inbound, reply)
             return
         await stream.close_with(reply.text, attachments_for(reply.messages))
-
-
-class _TeamsStream:
-    """One reply streamed with the Teams streaming protocol.
-
-    ``typing`` activities with a ``streaminfo`` entity: an ``informative``
-    update opens the stream (``streamSequence`` 1), ``streaming`` updates
-    carry the whole text so far with increasing ``streamSequence``, and a
-    ``message`` with ``streamType: final`` (no sequence) ends it. Every
-    update after the first carries ``streamId`` = the id the connector
-    returned for the first one. Updates are best effort: if one fails, the
-    stream stops updating and the final message still goes out.
-    """
-
-    def __init__(self, channel: TeamsChannel, inbound: Inbound) -> None:
-        self.channel = channel
-        self.inbound = inbound
-        self.ref = inbound.reference()
-        self.sequence = 0
-        self.stream_id: str | None = None
-        self.text = ""
-        self.sent = ""
-        self.alive = True
-        self.last_sent = 0.0
-
-    @property
-    def started(self) -> bool:
-        """Whether the connector accepted the first update (we have a stream id)."""
-        return self.stream_id is not None
-
-    def _activity(self, kind: str, text: str, stream_type: str,
-                  attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        info: dict[str, Any] = {"streamType": stream_type}
-        if stream_type != "final":
-            self.sequence += 1
-            info["streamSequence"] = self.sequence
-        if self.stream_id is not None:
-            info["streamId"] = self.stream_id
-        return outgoing(self.ref, type=kind, text=text, attachments=attachments,
-                        entities=[{"type": "streaminfo", **info}], channel_data=dict(info),
-                        reply_to_id=self.inbound.id)
-
-    async def _update(self, text: str, stream_type: str) -> None:
-        activity = self._activity("typing", text, stream_type)
-        try:
-            body = await self.channel._require_connector().send(
-                self.inbound.service_url, self.inbound.conversation_id, activity,
-                self.inbound.id)
-        except DeliveryError as exc:
-            log.info("teams %s: stopping a stream update: %s", self.channel.name, exc)
-            self.alive = False
-            return
-        self.last_sent = time.monotonic()
-        if self.stream_id is None:
-            stream_id = body.get("id")
-            if not isinstance(stream_id, str) or not stream_id:
-                log.info("teams %s: the connector returned no stream id", self.channel.name)
-                self.alive = False
-                return
-            self.stream_id = stream_id
-
-    async def open(self) -> None:
-        """Send the informative update (when configured)."""
-        text = self.channel.config.stream_informative_text
-        if text:
-            await self._update(text[:1000], "informative")
-
-    async def push(self, delta: str) -> None:
-        """Add ``delta``; send the text so far if the interval has passed."""
-        self.text += delta
-        if not self.alive or self.text == self.sent:
-            return
-        if self.started and time.monotonic() - self.last_sent < \
-                self.channel.config.stream_interval:
-            return
-        self.sent = self.text
-        await self._update(self.text, "streaming")
-
-    async def close_with(self, text: str, attachments: list[dict[str, Any]]) -> None:
-        """End the stream with the final message (or send it plainly if that fails)."""
-        if not text and not attachments:
-            text = self.text or " "
-        pieces = split_text(text) if text else [""]
-        first, rest = pieces[0], pieces[1:]
-        final = self._activity("message", first, "final",
-                               attachments if not rest else None)
-        if first:
-            final["textFormat"] = "markdown"
-        channel, inbound = self.channel, self.inbound
-        try:
-            await channel._require_connector().send(
-                inbound.service_url, inbound.conversation_id, final, inbound.id)
-        except DeliveryError as exc:
-            # Stream gone (403 after the 2-minute limit...) or transient: a plain message.
-            log.info("teams %s: final stream message failed (%s); sending it as a message",
-                     channel.name, exc)
-            await channel._deliver(inbound, outgoing(
-                self.ref, text=first or None, attachments=attachments if not rest else None,
-                reply_to_id=inbound.id))
-        for i, piece in enumerate(rest):
-            await channel._deliver(inbound, outgoing(
-                self.ref, text=piece, attachments=attachments if i == len(rest) - 1 else None,
-                reply_to_id=inbound.id))

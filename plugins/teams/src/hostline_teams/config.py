@@ -102,8 +102,11 @@ class TeamsConfig:
         "per_user_per_conversation")
     #: Stream replies in personal chats with the Teams streaming protocol.
     stream: bool = True
-    #: Seconds between streaming updates (Teams asks for 1.5-2 s to avoid throttling).
-    stream_interval: float = attrs.field(default=1.5, validator=_not_negative)
+    #: Seconds between streaming updates (Teams accepts one request a second).
+    stream_interval: float = attrs.field(default=1.0, validator=_not_negative)
+    #: Seconds after the run starts before the stream opens; a reply ready by then is
+    #: one plain message.
+    stream_first_delay: float = attrs.field(default=1.0, validator=_not_negative)
     #: Text of the informative update that opens a stream ("" starts with the first chunk).
     stream_informative_text: str = "Working on it..."
     #: Send a typing indicator while the target runs (non-streamed replies).
@@ -128,6 +131,11 @@ class TeamsConfig:
     timeout: float = attrs.field(default=15.0, validator=_positive)
     #: Connector calls in flight at once (the pool size); 0: ``[host.outbox] outbound_calls``.
     max_connections: int = attrs.field(default=0, validator=_not_negative)
+    #: HTTP(S) proxy for every outbound call (``http://user:pass@host:port``); a secret.
+    proxy: Secret | None = hostline.secret(default=None)  # noqa: RUF009
+    #: Without ``proxy``, use the proxy ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+    #: name for each call (``NO_PROXY`` respected), as httpx's ``trust_env``.
+    trust_env: bool = True
     #: ``Retry-After`` (seconds) sent with 503 when the host is overloaded.
     retry_after: int = attrs.field(default=5, validator=_positive)
 

@@ -102,8 +102,9 @@ class _PoolTransport(PooledTransport):
     """The channel's connection pool; puts the real token into the request
     target just before it goes on the wire."""
 
-    def __init__(self, token: str, max_connections: int, proxy: str | None = None) -> None:
-        super().__init__(max_connections=max_connections, proxy=proxy)
+    def __init__(self, token: str, max_connections: int, proxy: str | None = None,
+                 trust_env: bool = True) -> None:
+        super().__init__(max_connections=max_connections, proxy=proxy, trust_env=trust_env)
         self._token = token.encode()
         self._real: dict[bytes, bytes] = {}  # placeholder target -> real target (methods)
 
@@ -128,12 +129,13 @@ class BotAPI:
     def __init__(self, token: str, *, api_base: str = "https://api.telegram.org",
                  max_connections: int = 64, connect_timeout: float = 10.0,
                  read_timeout: float = 30.0, write_timeout: float = 30.0,
-                 pool_timeout: float = 5.0, proxy: str | None = None) -> None:
+                 pool_timeout: float = 5.0, proxy: str | None = None,
+                 trust_env: bool = True) -> None:
         self._token = token
         self.api_base = api_base.rstrip("/")
         self.timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout,
                                      write=write_timeout, pool=pool_timeout)
-        self._transport = _PoolTransport(token, max_connections, proxy)
+        self._transport = _PoolTransport(token, max_connections, proxy, trust_env)
         self.client = httpx.AsyncClient(
             base_url=self.api_base, transport=self._transport,
             timeout=self.timeout, headers={"user-agent": "hostline-telegram"})

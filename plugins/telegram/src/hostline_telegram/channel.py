@@ -205,7 +205,8 @@ class TelegramChannel(hostline.Channel):
             max_connections=cfg.max_connections or outbox.outbound_calls + (
                 cfg.mode == "polling"),
             connect_timeout=cfg.connect_timeout, read_timeout=cfg.read_timeout,
-            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None)
+            pool_timeout=cfg.pool_timeout, proxy=cfg.proxy.reveal() if cfg.proxy else None,
+            trust_env=cfg.trust_env)
         try:
             try:
                 me = await self.api.call("getMe")

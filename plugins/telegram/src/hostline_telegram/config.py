@@ -72,6 +72,9 @@ class TelegramConfig:
     max_connections: int | None = None
     #: HTTP(S) proxy for Bot API calls (``http://user:pass@host:port``); a secret.
     proxy: hostline.Secret | None = hostline.secret(default=None)  # noqa: RUF009
+    #: Without ``proxy``, use the proxy ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+    #: name for the Bot API (``NO_PROXY`` respected), as httpx's ``trust_env``.
+    trust_env: bool = True
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     #: Seconds to wait for a free pooled connection before a retryable failure.

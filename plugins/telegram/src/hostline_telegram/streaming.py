@@ -18,7 +18,6 @@ makes the messages exact, durably.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -113,16 +112,8 @@ class LiveReply:
         """Stop updating; wait for an update in flight (cancelled with the caller)."""
         self._closed = True
         self._cancel_timer()
-        task = self._flushing
-        if task is None:
-            return
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise
+        if self._flushing is not None:
+            await self._flushing  # a cancelled caller cancels it too
 
     async def _show(self) -> None:
         """Bring the shown messages up to date with the text (one call at most)."""

@@ -153,3 +153,40 @@ def test_the_telegram_polling_leader_dies_and_another_replica_takes_over(
         fake.wait_for(lambda: fake.texts(502) == ["after"], timeout=15)
         print(f"\npolling leader SIGKILLed; the other replica leads {took:.2f}s later")
         assert fake.texts(501) == ["before"]
+
+
+def test_a_background_response_is_followed_and_cancelled_from_another_replica(
+        hostline_server: Any, postgres_db: PostgresDatabase) -> None:
+    import openai
+
+    text = ('[host]\ntarget = "hostline.testing:simulated_model"\nshutdown_grace = 2\n'
+            "[host.target_options]\nfirst_token = 0.1\ntokens_per_second = 40\n"
+            "reply_tokens = 400\n"
+            + postgres_db.store_toml(pool_max=4) + "[channels.responses]\n")
+    a, b = hostline_server(text), hostline_server(text)
+    on_a = openai.OpenAI(base_url=f"{a.url}/responses/v1", api_key="unused", max_retries=0)
+    on_b = openai.OpenAI(base_url=f"{b.url}/responses/v1", api_key="unused", max_retries=0)
+    r = on_a.responses.create(model="m", input="hello", background=True)
+    assert r.status == "queued"
+    deadline = time.monotonic() + 20
+    while on_b.responses.retrieve(r.id).status != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Following the run's events from the other replica, from a cursor.
+    events = on_b.responses.retrieve(r.id, stream=True)
+    seen = []
+    for event in events:
+        seen.append(event)
+        if len(seen) >= 5:
+            break
+    events.close()
+    cut = seen[2].sequence_number
+    resumed = on_b.responses.retrieve(r.id, stream=True, starting_after=cut)
+    first = next(iter(resumed))
+    resumed.close()
+    assert first.sequence_number == cut + 1
+    assert on_b.responses.cancel(r.id).status == "cancelled"
+    assert on_a.responses.retrieve(r.id).status == "cancelled"
+    time.sleep(1.0)  # the run stopped wherever it ran: it never completes
+    assert on_a.responses.retrieve(r.id).status == "cancelled"
+    assert on_b.responses.retrieve(r.id).status == "cancelled"

@@ -76,6 +76,10 @@ class PostgresStore(PostgresOperatorMixin, Store):
         self.pool_max = pool_max
         self.connect_timeout = connect_timeout
         self._pool: AsyncConnectionPool | None = None
+        #: Queue bookkeeping (claims, finishes, leases) commits without waiting
+        #: for the WAL flush: losing one to a database crash only runs a task
+        #: again (at least once, deduplicated by key). Enqueues and turns wait.
+        self._fast: AsyncConnectionPool | None = None
         self._finishing: list[int] = []
         self._finish_done: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -106,9 +110,12 @@ class PostgresStore(PostgresOperatorMixin, Store):
                    pool_max=config.pool_max, connect_timeout=float(timeout))
 
     # connections ------------------------------------------------------------
-    def connect_kwargs(self) -> dict[str, Any]:
+    def connect_kwargs(self, durable: bool = True) -> dict[str, Any]:
         """Keyword arguments of every connection (autocommit, search_path)."""
-        return {"autocommit": True, "options": f"-c search_path={self.schema}",
+        options = f"-c search_path={self.schema}"
+        if not durable:
+            options += " -c synchronous_commit=off"
+        return {"autocommit": True, "options": options,
                 "connect_timeout": max(1, int(self.connect_timeout)),
                 "application_name": "hostline"}
 
@@ -127,8 +134,10 @@ class PostgresStore(PostgresOperatorMixin, Store):
             raise RuntimeError("store is not open")
         return self._pool
 
-    async def _exec(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> int:
-        async with self.pool.connection() as conn:
+    async def _exec(self, sql: str, args: Sequence[Any] | dict[str, Any] = (),
+                    *, durable: bool = True) -> int:
+        pool = self.pool if durable or self._fast is None else self._fast
+        async with pool.connection() as conn:
             cur = await conn.execute(sql, args)
             return cur.rowcount
 
@@ -150,8 +159,13 @@ class PostgresStore(PostgresOperatorMixin, Store):
         pool = AsyncConnectionPool(self._url, min_size=self.pool_min, max_size=self.pool_max,
                                    kwargs=self.connect_kwargs(), open=False,
                                    name=f"hostline-{self.schema}")
+        fast = AsyncConnectionPool(self._url, min_size=min(1, self.pool_min),
+                                   max_size=max(1, self.pool_max // 2),
+                                   kwargs=self.connect_kwargs(durable=False), open=False,
+                                   name=f"hostline-{self.schema}-queue")
         await pool.open(wait=self.pool_min > 0, timeout=self.connect_timeout)
-        self._pool = pool
+        await fast.open(wait=False)
+        self._pool, self._fast = pool, fast
 
     async def close(self) -> None:
         if self._pool is None:
@@ -162,6 +176,9 @@ class PostgresStore(PostgresOperatorMixin, Store):
             await asyncio.gather(task, return_exceptions=True)
         pool, self._pool = self._pool, None
         await pool.close()
+        if self._fast is not None:
+            fast, self._fast = self._fast, None
+            await fast.close()
 
     async def _version(self, conn: psycopg.AsyncConnection[Any]) -> int | None:
         cur = await conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.hostline_schema",))
@@ -297,7 +314,8 @@ class PostgresStore(PostgresOperatorMixin, Store):
         state = to_jsonb(session.state)
         rows = [to_jsonb(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        async with self.pool.connection() as conn, conn.transaction():
+        # One transaction, sent as a pipeline: one wait for the server, not five.
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if records:
                 async with conn.cursor() as cur:
                     await cur.executemany(
@@ -306,13 +324,14 @@ class PostgresStore(PostgresOperatorMixin, Store):
                         "value=excluded.value, expires_at=NULL",
                         [(ns, k, to_jsonb(v)) for ns, k, v in records])
             await conn.execute(
-                "WITH s AS (INSERT INTO sessions (key, state, updated_at) "
-                "VALUES (%(k)s, %(st)s::jsonb, %(now)s) ON CONFLICT (key) DO UPDATE SET "
-                "state=excluded.state, updated_at=excluded.updated_at) "
-                "INSERT INTO history (session, message, created_at) "
-                "SELECT %(k)s, m::jsonb, %(now)s FROM unnest(%(rows)s::text[]) "
-                "WITH ORDINALITY AS u(m, i) ORDER BY i",
-                {"k": key, "st": state, "now": now, "rows": rows})
+                "INSERT INTO sessions (key, state, updated_at) VALUES (%s, %s::jsonb, %s) "
+                "ON CONFLICT (key) DO UPDATE SET state=excluded.state, "
+                "updated_at=excluded.updated_at", (key, state, now))
+            if rows:
+                await conn.execute(
+                    "INSERT INTO history (session, message, created_at) "
+                    "SELECT %s, m::jsonb, %s FROM unnest(%s::text[]) WITH ORDINALITY AS u(m, i) "
+                    "ORDER BY i", (key, now, rows))
             if history_limit > 0 and rows:
                 # Keep a margin over the limit so pruning runs rarely.
                 await conn.execute(
@@ -473,23 +492,23 @@ class PostgresStore(PostgresOperatorMixin, Store):
         if limit <= 0:
             return []
         now = time.time()
-        async with self.pool.connection() as conn:
-            # Expired leases belong to a crashed or stalled replica: take them back.
-            await conn.execute(
-                "UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL WHERE id = "
-                "ANY(ARRAY(SELECT id FROM tasks WHERE state='leased' AND lease_until <= %s "
-                "FOR UPDATE SKIP LOCKED))", (now,))
-            # The oldest ready task of each partition with nothing leased, in id
-            # order; a row another claim holds is skipped, one another claim
-            # leased meanwhile fails the recheck of state.
+        async with (self._fast or self.pool).connection() as conn:
+            # The oldest ready task of each partition with no live lease, in id
+            # order; a task whose lease expired (its replica died or stalled) is
+            # ready again. A row another claim holds is skipped (SKIP LOCKED); one
+            # another claim leased meanwhile fails the recheck of the lock.
             cur = await conn.execute(
-                "WITH cand AS (SELECT id, part FROM tasks t WHERE state='pending' "
+                "WITH cand AS ((SELECT id, part FROM tasks t WHERE state='pending' "
                 "AND next_at <= %(now)s AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s))"
                 " AND NOT EXISTS (SELECT 1 FROM tasks b WHERE b.part=t.part AND "
-                "b.state='leased') ORDER BY id LIMIT %(scan)s), "
+                "b.state='leased' AND b.lease_until > %(now)s) ORDER BY id LIMIT %(scan)s) "
+                "UNION ALL (SELECT id, part FROM tasks WHERE state='leased' AND "
+                "lease_until <= %(now)s AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s))"
+                " ORDER BY id LIMIT %(scan)s)), "
                 "firsts AS (SELECT DISTINCT ON (part) id FROM cand ORDER BY part, id), "
                 "pick AS (SELECT id FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM firsts "
-                "ORDER BY id LIMIT %(limit)s)) AND state='pending' FOR UPDATE SKIP LOCKED) "
+                "ORDER BY id LIMIT %(limit)s)) AND (state='pending' OR (state='leased' AND "
+                "lease_until <= %(now)s)) FOR UPDATE SKIP LOCKED) "
                 "UPDATE tasks SET state='leased', owner=%(owner)s, lease_until=%(until)s, "
                 "attempts=attempts+1, updated_at=%(now)s WHERE id IN (SELECT id FROM pick) "
                 f"RETURNING {_TASK_COLUMNS}",
@@ -522,7 +541,7 @@ class PostgresStore(PostgresOperatorMixin, Store):
         done, self._finish_done = self._finish_done, None
         try:
             if ids:
-                await self._exec("DELETE FROM tasks WHERE id = ANY(%s)", (ids,))
+                await self._exec("DELETE FROM tasks WHERE id = ANY(%s)", (ids,), durable=False)
         except Exception as exc:
             if done is not None and not done.done():
                 done.set_exception(exc)
@@ -535,20 +554,22 @@ class PostgresStore(PostgresOperatorMixin, Store):
         if at is None:
             await self._exec("UPDATE tasks SET state='dead', owner=NULL, lease_until=NULL, "
                              "last_error=%s, updated_at=%s WHERE id=%s",
-                             (error[:500], now, task_id))
+                             (error[:500], now, task_id), durable=False)
         else:
             await self._exec("UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
                              "next_at=%s, last_error=%s, updated_at=%s WHERE id=%s",
-                             (at, error[:500], now, task_id))
+                             (at, error[:500], now, task_id), durable=False)
 
     async def release(self, owner: str) -> int:
         return await self._exec(
             "UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
-            "attempts=GREATEST(attempts-1, 0) WHERE state='leased' AND owner=%s", (owner,))
+            "attempts=GREATEST(attempts-1, 0) WHERE state='leased' AND owner=%s", (owner,),
+            durable=False)
 
     async def extend(self, task_id: int, owner: str, lease: float) -> bool:
         return await self._exec("UPDATE tasks SET lease_until=%s WHERE id=%s AND owner=%s "
-                                "AND state='leased'", (time.time() + lease, task_id, owner)) > 0
+                                "AND state='leased'", (time.time() + lease, task_id, owner),
+                                durable=False) > 0
 
     async def list_tasks(self, states: list[str] | None = None, limit: int = 100) -> list[Task]:
         rows = await self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE "

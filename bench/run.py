@@ -18,7 +18,10 @@ and the targets. Steps:
    100k Telegram chats (one new chat per update), in bytes per chat.
 5. Outbox deliveries/s on SQLite with one and two workers: N pushes queued
    before start-up, drained into a counting sink channel (``bench/benchsink.py``).
-6. Results to ``bench/results/<date>.md`` (and the latest table to
+6. The agent scenarios of ``bench/agents.py``: an instant streaming target
+   beside the plain one on Telegram, 2,000 chats against the simulated
+   model on Telegram and Teams, memory per conversation in flight.
+7. Results to ``bench/results/<date>.md`` (and the latest table to
    BENCHMARKS.md), printed at the end.
 """
 
@@ -45,6 +48,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from agents import render_agents, run_agents
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -663,6 +668,8 @@ stats_dir = "{stats}"
                 self.memory()
             if a.outbox_tasks:
                 self.outbox()
+            if a.agent_replies or a.agent_chats:
+                self.results["agents"] = run_agents(self)
         finally:
             self.stop_all()
             self.results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -939,6 +946,8 @@ def render(results: dict[str, Any]) -> str:
                             f"{o['workers']} worker(s)", f"{o['per_s']:,.0f}/s",
                             o["per_s"] >= TARGET_OUTBOX_PER_S))
         w("")
+    if results.get("agents"):
+        out.extend(render_agents(results["agents"], targets))  # type: ignore[arg-type]
     if targets:
         w("## Targets")
         w("")
@@ -1011,6 +1020,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="updates sent before waiting for their replies (memory phase)")
     parser.add_argument("--outbox-tasks", type=int, help="pushes per outbox run (0 skips)")
     parser.add_argument("--outbox-workers", default="1,2")
+    parser.add_argument("--agent-replies", type=int,
+                        help="updates per Telegram streaming-vs-plain run (0 skips; see "
+                             "bench/agents.py)")
+    parser.add_argument("--agent-rounds", type=int, help="streaming-vs-plain rounds")
+    parser.add_argument("--agent-chats", type=int,
+                        help="chats against the simulated model, Telegram and Teams (0 skips)")
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="longest wait for replies after a load stops, seconds")
     parser.add_argument("--log-level", help="hostline --log-level (default: hostline's)")
@@ -1038,6 +1053,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.outbox_tasks is None:
         args.outbox_tasks = 3000 if q else 20000
     args.outbox_workers = [int(x) for x in args.outbox_workers.split(",") if x.strip()]
+    if args.agent_replies is None:
+        args.agent_replies = 1000 if q else 3000
+    args.agent_rounds = args.agent_rounds or (1 if q else 2)
+    if args.agent_chats is None:
+        args.agent_chats = 500 if q else 2000
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:

@@ -51,6 +51,9 @@ class Route:
     path: str
     seed: Callable[[], Any] | None = None
     reads: Callable[[httpx.Response], list[str]] = lambda r: []
+    #: Puts the (hostile) JSON body into the route's wire format: ``(body, content type)``
+    #: (a form field, for instance). ``None``: the body is sent as JSON.
+    wrap: Callable[[bytes], tuple[bytes, str]] | None = None
 
 
 @dataclass
@@ -206,6 +209,50 @@ def discord(stack: contextlib.ExitStack) -> ChannelUnderTest:
          Route("POST", "/discord/interactions", fake.ping)], extra={"fake": fake})
 
 
+def slack(stack: contextlib.ExitStack) -> ChannelUnderTest:
+    """A Slack app (Events API, slash commands, interactions; v0 signatures)."""
+    from urllib.parse import urlencode
+
+    from hostline_slack.testing import (
+        SIGNING_SECRET,
+        FakeSlackAPI,
+        event_envelope,
+        message_event,
+        signed_headers,
+    )
+
+    fake = stack.enter_context(FakeSlackAPI())
+    form = "application/x-www-form-urlencoded"
+
+    def command(body: bytes) -> tuple[bytes, str]:
+        fields = {"command": "/ask", "team_id": "T0TEAM1", "user_id": "U0USER1",
+                  "channel_id": "D0DM001", "text": body.decode("utf-8", "replace"),
+                  "response_url": fake.response_url()}
+        return urlencode(fields).encode(), form
+
+    def interaction(body: bytes) -> tuple[bytes, str]:
+        return b"payload=" + quote(body, safe="").encode(), form
+
+    def auth(method: str, path: str, body: bytes) -> Headers:
+        headers = signed_headers(body)
+        del headers["content-type"]
+        return headers
+
+    config = (f'[channels.slack]\nsigning_secret = "{SIGNING_SECRET}"\n'
+              f'bot_token = "{fake.bot_token}"\napi_base = "{fake.api_base}"\n')
+    block_actions = {"type": "block_actions", "team": {"id": "T0TEAM1"},
+                     "user": {"id": "U0USER1"}, "trigger_id": "1.2.3",
+                     "actions": [{"action_id": "feedback", "value": "up", "action_ts": "1.2"}]}
+    return ChannelUnderTest(
+        "slack", config, auth,
+        [Route("POST", "/slack/events", lambda: event_envelope(message_event("hello"))),
+         Route("POST", "/slack/events",
+               lambda: {"type": "url_verification", "challenge": "c" * 20}),
+         Route("POST", "/slack/commands", lambda: {"text": "hello"}, wrap=command),
+         Route("POST", "/slack/interactions", lambda: dict(block_actions), wrap=interaction)],
+        extra={"fake": fake})
+
+
 def _invocations_ended(text: str) -> bool:
     events = _sse_events(text)
     return bool(events) and events[-1][1] == "[DONE]"
@@ -222,7 +269,7 @@ def invocations(stack: contextlib.ExitStack) -> ChannelUnderTest:
 
 #: Every channel the suite covers: a new channel appends its function here.
 CHANNELS: list[Callable[[contextlib.ExitStack], ChannelUnderTest]] = [
-    responses, telegram, teams, discord, invocations,
+    responses, telegram, teams, discord, slack, invocations,
 ]
 
 
@@ -376,6 +423,9 @@ class Sender:
         else:
             kind = kind or rnd.choice(CLASSES)
             body, ctype = hostile_body(rnd, route.seed(), kind)
+            if route.wrap is not None:
+                body, wrapped = route.wrap(body)
+                ctype = ctype if kind == "content_type" else wrapped
         headers = channel.auth(route.method, path, body)
         if ctype:
             headers = {**headers, "content-type": ctype}

@@ -11,7 +11,6 @@ time per thread, fair across threads; a thread is the conversation.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 import hostline
@@ -273,8 +272,8 @@ class SlackChannel(hostline.Channel):
         if isinstance(body, Response):
             return body
         try:
-            envelope = json.loads(body)
-        except ValueError:
+            envelope = hostline.decode_json(body)
+        except ValueError:  # hostline.InvalidJSON
             return hostline.error_response(400, "body is not JSON", code="invalid_json")
         if not isinstance(envelope, dict):
             return hostline.error_response(400, "expected a JSON object", code="invalid_event")
@@ -283,7 +282,7 @@ class SlackChannel(hostline.Channel):
             challenge = envelope.get("challenge")
             if not isinstance(challenge, str) or len(challenge) > 1024:
                 return hostline.error_response(400, "missing challenge", code="invalid_event")
-            return JSONResponse({"challenge": challenge})
+            return hostline.JSONResponse({"challenge": challenge})
         if kind != "event_callback":
             return Response(b"", status_code=200)  # app_rate_limited and the like
         event, event_id = envelope.get("event"), slack_id(envelope.get("event_id"))
@@ -337,7 +336,7 @@ class SlackChannel(hostline.Channel):
             return body
         try:
             form = dict(parse_qsl(body.decode("utf-8"), max_num_fields=16))
-            payload = json.loads(form.get("payload", ""))
+            payload = hostline.decode_json(form.get("payload", ""))
         except (UnicodeDecodeError, ValueError):
             return hostline.error_response(400, "expected a payload form field",
                                            code="invalid_payload")

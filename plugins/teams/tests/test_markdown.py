@@ -47,7 +47,7 @@ def test_markdown_survives_and_literal_markers_are_escaped():
 
 def test_text_that_looks_like_a_link_stays_text():
     assert split_text("\\[x](https://e.com) and [] alone") == [
-        "\\[x](<https://e.com>) and \\[] alone"]
+        "\\[x\\](<https://e.com>) and \\[\\] alone"]
     assert split_text("a after []") == ["a after []"]
 
 

@@ -23,13 +23,14 @@ from hostline import markdown
 
 __all__ = ["render_part", "split_markdown"]
 
-_ESCAPE = re.compile(r"([\\`*_<~|&])")
-#: ``[`` also, when the part has text a link or reference could form from.
-_ESCAPE_BRACKETS = re.compile(r"([\\`*_<~|&\[])")
+_ESCAPE = re.compile(r"([\\`*_<~|&#])")
+#: Brackets also, when the part has a link or text a link could form from.
+_ESCAPE_BRACKETS = re.compile(r"([\\`*_<~|&#\[\]])")
 _LINKISH = re.compile(r"\]\s*[(\[:]")
 #: Line starts that Markdown would read as a block: heading, list item,
 #: quote, rule, setext underline, numbered item, fence.
 _LINE_START = re.compile(r"^([#+\-=>]|\d{1,9}(?=[.)]))")
+_LANG = re.compile(r"[\w#+.-]{1,40}")
 _INLINE = {"bold": "**", "italic": "*", "strikethrough": "~~"}
 
 
@@ -67,11 +68,27 @@ def _code_span(code: str) -> str:
     return f"{ticks}{code}{ticks}"
 
 
+def _without_repeats(spans: tuple[markdown.Span, ...]) -> list[markdown.Span]:
+    """Spans sorted outer first, without a style nested in the same style
+    (``**`` inside ``**`` shows nothing more and makes delimiter runs ambiguous)."""
+    out: list[markdown.Span] = []
+    open_: list[markdown.Span] = []
+    for s in sorted(spans, key=lambda s: (s.start, -s.end, s.depth)):
+        while open_ and open_[-1].end <= s.start:
+            open_.pop()
+        if s.kind in _INLINE and any(o.kind == s.kind for o in open_):
+            continue
+        open_.append(s)
+        out.append(s)
+    return out
+
+
 def render_part(part: markdown.StyledText) -> str:
     """One laid-out part as Teams Markdown (see the module docstring)."""
     text = part.text
-    escape = _ESCAPE_BRACKETS if _LINKISH.search(text) else _ESCAPE
-    spans = sorted(part.spans, key=lambda s: (s.start, -s.end, s.depth))
+    linkish = _LINKISH.search(text) or any(s.kind == "link" for s in part.spans)
+    escape = _ESCAPE_BRACKETS if linkish else _ESCAPE
+    spans = _without_repeats(part.spans)
     out: list[str] = []
 
     def at_line_start() -> bool:
@@ -102,7 +119,7 @@ def render_part(part: markdown.StyledText) -> str:
                 out.append("\n")
             body = content.rstrip("\n")
             fence = _fence(body)
-            lang = s.data if s.kind == "pre" and s.data else ""
+            lang = s.data if s.kind == "pre" and s.data and _LANG.fullmatch(s.data) else ""
             out.append(f"{fence}{lang}\n{body}\n{fence}")
             out.append(content[len(body):])
         elif s.kind == "code":

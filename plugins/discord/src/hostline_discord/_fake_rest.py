@@ -159,7 +159,15 @@ class RestRoutes:
 
     async def _guard(self, request: Request, template: str, major: str, *,
                      bot: bool) -> tuple[Any, Response | None, str]:
-        """Parse the body, check auth, rate limits and injected failures."""
+        """Parse the body, check auth, rate limits and injected failures;
+        a refusal is recorded."""
+        body, refused, route = await self._check(request, template, major, bot=bot)
+        if refused is not None:
+            self._record(request, route, body, refused.status_code)
+        return body, refused, route
+
+    async def _check(self, request: Request, template: str, major: str, *,
+                     bot: bool) -> tuple[Any, Response | None, str]:
         route = f"{request.method} {template}"
         raw = await request.body()
         body: Any = None
@@ -220,14 +228,12 @@ class RestRoutes:
     async def _me(self, request: Request) -> Response:
         body, refused, route = await self._guard(request, "/users/@me", "", bot=True)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         return self._answer(request, route, body, 200, self._bot_json(), "/users/@me", "")
 
     async def _gateway_bot(self, request: Request) -> Response:
         body, refused, route = await self._guard(request, "/gateway/bot", "", bot=True)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         return self._answer(request, route, body, 200, {
             "url": f"ws://127.0.0.1:{self.port}/gateway", "shards": 1,
@@ -238,7 +244,6 @@ class RestRoutes:
         template = "/users/@me/channels"
         body, refused, route = await self._guard(request, template, "", bot=True)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         recipient = body.get("recipient_id") if isinstance(body, dict) else None
         if not isinstance(recipient, (str, int)) or not str(recipient).isdigit():
@@ -258,7 +263,6 @@ class RestRoutes:
             "guilds/{guild_id}/commands" if guild else "commands")
         body, refused, route = await self._guard(request, template, guild or "", bot=True)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         if request.path_params["app"] != self.application_id:
             return self._answer(request, route, body, 403, {"message": "Missing Access",
@@ -282,7 +286,6 @@ class RestRoutes:
         template = "/channels/{channel_id}/messages"
         body, refused, route = await self._guard(request, template, channel, bot=True)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         with self._lock:
             known, forbidden = channel in self._channels, channel in self._forbidden
@@ -292,17 +295,24 @@ class RestRoutes:
         if not known:
             return self._answer(request, route, body, 404, {"message": "Unknown Channel",
                                                             "code": 10003}, template, channel)
+        return self._post(request, route, body, template, channel,
+                          channel_id=channel, kind="bot")
+
+    def _post(self, request: Request, route: str, body: Any, template: str, major: str, *,
+              channel_id: str | None, kind: str, interaction: str | None = None) -> Response:
+        """Validate and store a new message."""
         invalid = invalid_message(body, edit=False)
         if invalid is not None:
             self._record(request, route, body, invalid.status_code)
             return invalid
-        message = FakeMessage(self._snowflake(), channel, body.get("content") or "", "bot",
-                              components=list(body.get("components") or []),
+        message = FakeMessage(self._snowflake(), channel_id, body.get("content") or "", kind,
+                              interaction, list(body.get("components") or []),
+                              int(body.get("flags") or 0) if interaction else 0,
                               created=time.time())
         with self._lock:
             self._messages.append(message)
         return self._answer(request, route, body, 200, self._message_json(message), template,
-                            channel)
+                            major)
 
     def _live(self, app: str, token: str) -> Interaction | None:
         state = self._by_token.get(token)
@@ -316,24 +326,14 @@ class RestRoutes:
         template = "/webhooks/{webhook_id}/{webhook_token}"
         body, refused, route = await self._guard(request, template, token, bot=False)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         with self._lock:
             state = self._live(app, token)
         if state is None:
             return self._answer(request, route, body, 404, {"message": "Unknown Webhook",
                                                             "code": 10015}, template, token)
-        invalid = invalid_message(body, edit=False)
-        if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
-            return invalid
-        message = FakeMessage(self._snowflake(), state.channel_id, body.get("content") or "",
-                              "followup", state.id, list(body.get("components") or []),
-                              int(body.get("flags") or 0), created=time.time())
-        with self._lock:
-            self._messages.append(message)
-        return self._answer(request, route, body, 200, self._message_json(message), template,
-                            token)
+        return self._post(request, route, body, template, token, channel_id=state.channel_id,
+                          kind="followup", interaction=state.id)
 
     async def _edit(self, request: Request) -> Response:
         app, token = request.path_params["app"], request.path_params["token"]
@@ -342,7 +342,6 @@ class RestRoutes:
             "@original" if which == "@original" else "{message_id}")
         body, refused, route = await self._guard(request, template, token, bot=False)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
             return refused
         with self._lock:
             state = self._live(app, token)

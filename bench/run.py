@@ -646,7 +646,7 @@ lookup_users = false
 
     def outbox_run(self, workers: int, n: int) -> dict[str, Any]:
         from hostline import Destination, Message, SQLiteStore
-        from hostline.runner import PUSH, push_task
+        from hostline.delivery import DELIVERY, delivery_task
 
         name = f"outbox-{workers}"
         root = self.tmp / name
@@ -668,11 +668,11 @@ stats_dir = "{stats}"
             await store.open()
             try:
                 message = Message.assistant("bench push")
-                tasks = [push_task(Destination("sink", f"user-{i % 1000}"), message)
+                tasks = [delivery_task(Destination("sink", f"user-{i % 1000}"), message)
                          for i in range(n)]
                 for start in range(0, n, 500):
                     await asyncio.gather(*(store.enqueue(
-                        PUSH, payload, partition=partition, key=f"bench-{i}")
+                        DELIVERY, payload, partition=partition, key=f"bench-{i}")
                         for i, (payload, partition) in enumerate(tasks[start:start + 500],
                                                                  start)))
             finally:

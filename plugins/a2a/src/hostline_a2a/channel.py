@@ -43,8 +43,6 @@ from hostline import (
     Host,
     Identity,
     InvalidToken,
-    OAuthResourceServer,
-    check_open_channel,
     current_isolation,
     encode_json_bytes,
     hookimpl,
@@ -95,18 +93,9 @@ class A2AChannel(Channel):
     def __init__(self, name: str, config: A2AConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self.config: A2AConfig = config
-        oauth = None
-        if config.oauth_issuer and config.oauth_audience and config.jwks_url:
-            oauth = OAuthResourceServer(issuer=config.oauth_issuer,
-                                        audience=config.oauth_audience,
-                                        jwks_url=config.jwks_url,
-                                        required_scopes=config.required_scopes)
-        self.oauth = oauth
-        self.auth = BearerAuth(name, config.api_keys, oauth,
-                               allow_unauthenticated=config.allow_unauthenticated)
-        check_open_channel(host.config.source, name, host.config.host.bind,
-                           has_auth=self.auth.configured,
-                           allow_unauthenticated=config.allow_unauthenticated)
+        self.auth = BearerAuth.for_channel(name, config, source=host.config.source,
+                                           bind=host.config.host.bind)
+        self.oauth = self.auth.oauth
         ns = f"a2a:{name}"
         self.tasks = Tasks(host, ns, config.task_ttl)
         self.push_configs = PushConfigs(host, ns, config.task_ttl)

@@ -62,6 +62,23 @@ CARD_PATH = "/.well-known/agent-card.json"
 _SCHEME = "bearer"
 
 
+class _ClientErrorsAreDebug(logging.Filter):
+    """The SDK logs a request it cannot validate (the client's mistake, answered
+    with a JSON-RPC error) at ERROR with a traceback: keep it at DEBUG here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.getMessage().startswith(
+                "Failed to validate"):
+            log.debug("a2a: refused an invalid request: %s", record.exc_info and
+                      record.exc_info[1])
+            return False
+        return True
+
+
+for _name in ("a2a.server.routes.jsonrpc_dispatcher", "a2a.compat.v0_3.jsonrpc_adapter"):
+    logging.getLogger(_name).addFilter(_ClientErrorsAreDebug())
+
+
 def _jsonrpc_error(status: int, code: int, message: str,
                    headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": None,

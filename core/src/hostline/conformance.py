@@ -381,6 +381,22 @@ class StoreConformance(OperatorConformance):
         _, again = await store.load_session("bad", 10)
         assert [m.text for m in again] == ["ok"]
 
+    async def test_json_boundary_policy(self, make_store: MakeStore) -> None:
+        """Values go in through :func:`hostline.encode_json` and come out through
+        :func:`hostline.decode_stored_json`: a lone surrogate is stored as U+FFFD,
+        an old row holding one reads back repaired, one nested too deep is corrupt."""
+        store = await make_store()
+        await store.kv_put("ns", "s", {"t\ud800": "x\udfff", "ok": "\U0001f600"})
+        assert await store.kv_get("ns", "s") == {"t\ufffd": "x\ufffd", "ok": "\U0001f600"}
+        tid = await store.enqueue("k", {"text": "\ud800"})
+        (task,) = await store.claim("me", 10, 30)
+        assert task.id == tid and task.payload == {"text": "\ufffd"}
+        await store.import_rows("kv", [
+            {"ns": "ns", "key": "old", "value": '{"text": "old \\ud800"}', "expires_at": None},
+            {"ns": "ns", "key": "deep", "value": "[" * 300 + "]" * 300, "expires_at": None}])
+        assert await store.kv_get("ns", "old") == {"text": "old \ufffd"}
+        assert await store.kv_get("ns", "deep") is None
+
     # copy -----------------------------------------------------------------------
     async def test_export_import_round_trip_is_idempotent(self, make_store: MakeStore) -> None:
         store = await make_store()

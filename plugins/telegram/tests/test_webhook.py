@@ -228,3 +228,15 @@ async def test_update_interrupted_by_shutdown_is_answered_after_restart(
     async with run_host(make_host(tmp_path, config, target=fast)):
         await fake.until(lambda: fake.texts(61))
     assert fake.texts(61) == ["answered: hello"]
+
+
+async def test_a_poison_update_naming_a_chat_gets_the_error_reply(
+        hostline_app: Any, fake: FakeBotAPI) -> None:
+    update = message("x", chat_id=77)
+    update["update_id"] = "not-an-int"
+    async with hostline_app(tg_config(fake)) as (host, client):
+        r = await client.post("/telegram/webhook", json=update, headers=HEADERS)
+        assert r.status_code == 200
+        await fake.until(lambda: fake.texts(77))
+        assert fake.texts(77) == ["Sorry, something went wrong. Please try again."]
+        assert host.metrics["dead_letters:telegram"] == 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 API_KEY = "bench-key"
 TELEGRAM_SECRET = "bench-secret"
+SLACK_SECRET = "bench-slack-signing-secret"
 
 
 def _id(prefix: str) -> str:
@@ -123,6 +126,19 @@ async def teams(request: Request) -> Response:
     return Response(status_code=202)
 
 
+async def slack(request: Request) -> Response:
+    # The same wire contract as /slack/events: a v0 signature over the raw body.
+    body = await request.body()
+    stamp = request.headers.get("x-slack-request-timestamp", "")
+    mac = hmac.new(SLACK_SECRET.encode(), b"v0:" + stamp.encode() + b":" + body,
+                   hashlib.sha256).hexdigest()
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300 or not hmac.compare_digest(
+            request.headers.get("x-slack-signature", "").encode(), f"v0={mac}".encode()):
+        return JSONResponse({"error": "invalid_signature"}, status_code=401)
+    json.loads(body)
+    return Response(b"", status_code=200)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -131,6 +147,7 @@ app = Starlette(routes=[
     Route("/responses/v1/responses", responses, methods=["POST"]),
     Route("/telegram/webhook", telegram, methods=["POST"]),
     Route("/teams/api/messages", teams, methods=["POST"]),
+    Route("/slack/events", slack, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", healthz, methods=["GET"]),
 ])

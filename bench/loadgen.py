@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -61,7 +63,33 @@ def body_factory(scenario: str, env: dict[str, str], unique_chats: bool) -> Call
                     f'"channelData":{{"tenant":{{"id":"tenant-1"}}}},"text":"t{uid}",'
                     f'"textFormat":"plain"}}').encode()
         return teams
+    if scenario == "slack":
+        channels = int(env.get("BENCH_CHATS", "1000"))
+        now = int(time.time())
+
+        def slack(uid: int, sent: int) -> bytes:
+            c = uid if unique_chats else uid % channels
+            return (f'{{"token":"x","team_id":"T0TEAM1","api_app_id":"A0APP01",'
+                    f'"type":"event_callback","event_id":"Ev{uid}","event_time":{now},'
+                    f'"authorizations":[{{"team_id":"T0TEAM1","user_id":"U0BOT01",'
+                    f'"is_bot":true}}],"event":{{"type":"message","channel_type":"im",'
+                    f'"user":"U0BENCH","text":"s{uid}","ts":"{now}.{uid:06d}",'
+                    f'"channel":"D{c:08d}","team":"T0TEAM1"}}}}').encode()
+        return slack
     raise SystemExit(f"unknown scenario {scenario!r}")
+
+
+def signer_for(scenario: str, env: dict[str, str]) -> Callable[[bytes], str] | None:
+    """Per-request headers (Slack signs every body), or ``None`` when static ones do."""
+    if scenario != "slack":
+        return None
+    key = env["BENCH_SLACK_SECRET"].encode()
+
+    def sign(body: bytes) -> str:
+        stamp = str(int(time.time()))
+        mac = hmac.new(key, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        return f"X-Slack-Request-Timestamp: {stamp}\r\nX-Slack-Signature: v0={mac}\r\n"
+    return sign
 
 
 def headers_for(scenario: str, env: dict[str, str]) -> dict[str, str]:
@@ -116,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     path = parts.path or "/"
     make_body = body_factory(args.scenario, env, args.unique_chats)
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers_for(args.scenario, env).items())
+    signer = signer_for(args.scenario, env)
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: application/json\r\n{extra}")
     id_base = int(env.get("BENCH_ID_BASE", "1"))
@@ -150,7 +179,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     continue
             assert reader is not None
             body = make_body(uid, counters["sent"])
-            request = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            signed = signer(body) if signer is not None else ""
+            request = (head + signed + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
             t0 = time.perf_counter()
             try:
                 writer.write(request)
@@ -208,7 +238,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True)
     parser.add_argument("--scenario", required=True,
-                        choices=["responses_json", "responses_sse", "telegram", "teams"])
+                        choices=["responses_json", "responses_sse", "telegram", "teams",
+                                 "slack"])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=None, help="seconds")
     parser.add_argument("--count", type=int, default=None, help="requests (ids) to send")

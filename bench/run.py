@@ -67,7 +67,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                  "env": {}, "target": 0.70},
     "teams": {"title": "Teams activities", "path": "/teams/api/messages", "lua": "teams.lua",
               "env": {}, "target": None},
+    # Signed per request (HMAC), so always the Python load generator.
+    "slack": {"title": "Slack events", "path": "/slack/events", "lua": None, "python": True,
+              "env": {}, "target": 0.70},
 }
+SLACK_SECRET = "bench-slack-signing-secret"
 TARGET_REPLIES_PER_S = 1000.0
 TARGET_BYTES_PER_SESSION = 2048
 TARGET_TELEGRAM_BYTES_PER_CHAT = 1024
@@ -227,7 +231,7 @@ class Load:
                "BENCH_ID_BASE": str(base), "BENCH_STRIDE": str(STRIDE),
                "BENCH_PATH": spec["path"], "BENCH_LUA_DIR": str(BENCH / "lua")}
         url = base_url + spec["path"]
-        if self.tool == "wrk" and not python and count is None:
+        if self.tool == "wrk" and not python and not spec.get("python") and count is None:
             assert duration is not None
             cmd = ["wrk", "-t", str(self.threads), "-c", str(self.connections),
                    "-d", f"{max(1, round(duration))}s", "--timeout", "10s",
@@ -291,21 +295,24 @@ class Bench:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="hostline-bench-"))
         self.servers: list[Server] = []
-        self.results: dict[str, Any] = {"runs": [], "telegram": [], "teams": [],
+        self.results: dict[str, Any] = {"runs": [], "telegram": [], "teams": [], "slack": [],
                                         "memory": None, "outbox": [], "profiles": {}}
         self.tool = "wrk" if (args.load != "python" and shutil.which("wrk")) else "python"
         if args.load == "wrk" and self.tool != "wrk":
             raise SystemExit("wrk is not installed")
         self.tg: Any = None
         self.bf: Any = None
+        self.slack: Any = None
 
     # setup --------------------------------------------------------------
     def start_fakes(self) -> None:
+        from hostline_slack.testing import FakeSlackAPI
         from hostline_teams.testing import FakeBotFramework
         from hostline_telegram.testing import FakeBotAPI
 
         self.tg = FakeBotAPI().start()
         self.bf = FakeBotFramework().start()
+        self.slack = FakeSlackAPI().start()
         activity = self.bf.message("bench")
         self.teams_env = {
             "BENCH_AUTH": self.bf.sign(activity, expires=time.time() + 6 * 3600),
@@ -328,7 +335,13 @@ token = "{self.tg.token}"
 secret_token = "{SECRET}"
 api_base = "{self.tg.url}"
 
-""" + self.bf.config_toml()
+""" + self.bf.config_toml() + f"""
+[channels.slack]
+signing_secret = "{SLACK_SECRET}"
+bot_token = "{self.slack.bot_token}"
+api_base = "{self.slack.api_base}"
+lookup_users = false
+"""
         path = self.tmp / name / "hostline.toml"
         path.write_text(text)
         return path
@@ -361,16 +374,20 @@ api_base = "{self.tg.url}"
             self.tg.stop()
         if self.bf is not None:
             self.bf.stop()
+        if self.slack is not None:
+            self.slack.stop()
 
     # throughput ------------------------------------------------------------
     def load_env(self) -> dict[str, str]:
         return {"BENCH_API_KEY": API_KEY, "BENCH_SECRET": SECRET, "BENCH_CHATS": "1000",
+                "BENCH_SLACK_SECRET": SLACK_SECRET,
                 "BENCH_CHAT_BASE": "100000", **self.teams_env}
 
     def measure(self, load: Load, server: Server, app: str, scenario: str, duration: float,
                 record: bool = True, round_no: int = 0) -> dict[str, Any]:
         sent0 = self.tg.sent_count
         msgs0 = len(self.bf.connector.received)
+        posts0 = len(self.slack.calls("chat.postMessage", ok=True))
         cpu0 = server.cpu_seconds()
         la = loadavg()
         t0 = time.monotonic()
@@ -394,6 +411,10 @@ api_base = "{self.tg.url}"
             tm = self.teams_delivery(server, res, msgs0)
             if record:
                 self.results["teams"].append(tm)
+        elif app == "hostline" and scenario == "slack":
+            sl = self.slack_delivery(server, res, posts0)
+            if record:
+                self.results["slack"].append(sl)
         return res
 
     def wait_idle(self, server: Server, done: Any, timeout: float) -> float:
@@ -477,6 +498,83 @@ api_base = "{self.tg.url}"
             f"waited {wait:.1f} s")
         return out
 
+    def slack_delivery(self, server: Server, res: dict[str, Any], posts0: int) -> dict[str, Any]:
+        """Every acked Slack event answered once (lost = acked - answered)."""
+        def answered() -> set[str]:
+            return {str(c.params.get("text")) for c in
+                    self.slack.calls("chat.postMessage", ok=True)[posts0:]}
+
+        def done() -> Any:
+            n = len(answered())
+            return True if n >= res["ok"] and self.queue_empty(server) else n
+
+        wait = self.wait_idle(server, done, self.args.drain_timeout)
+        calls = self.slack.calls("chat.postMessage", ok=True)[posts0:]
+        got = answered()
+        span = (calls[-1].at - calls[0].at) if len(calls) > 1 else 0.0
+        out = {"acked": res["ok"], "answered": len(got), "duplicates": len(calls) - len(got),
+               "lost": max(0, res["ok"] - len(got)), "wait_s": wait,
+               "replies_per_s": len(got) / span if span > 0 else 0.0}
+        log(f"slack delivery: acked {res['ok']}, answered {len(got)}, lost = {out['lost']}, "
+            f"duplicates {out['duplicates']}, replies/s {out['replies_per_s']:.0f}")
+        return out
+
+    def slack_model(self, chats: int = 500) -> None:
+        """Slack against the simulated model: ``chats`` DMs at once, each answered by a
+        model that waits 1 s and streams for 2 s. Ideal: every answer ~3 s after its ack."""
+        name = "slack-model"
+        port = free_port()
+        state = self.tmp / name / "state"
+        state.mkdir(parents=True)
+        config = self.tmp / name / "hostline.toml"
+        config.write_text(f"""[host]
+target = "hostline.testing:simulated_model"
+state_dir = "{state}"
+
+[host.target_options]
+first_token = 1.0
+tokens_per_second = 20.0
+reply_tokens = 40
+chunk_tokens = 2
+
+[channels.slack]
+signing_secret = "{SLACK_SECRET}"
+bot_token = "{self.slack.bot_token}"
+api_base = "{self.slack.api_base}"
+lookup_users = false
+""")
+        cmd = [PY, "-m", "hostline", "serve", "--config", str(config),
+               "--bind", f"127.0.0.1:{port}", "--runners", str(self.args.runners)]
+        server = Server(name, cmd, port, self.tmp / name / "server.log")
+        self.servers.append(server.start())
+        calls0 = len(self.slack.calls())
+        la = loadavg()
+        t0 = time.time()
+        res = self.load.run("slack", server.url, count=chats, unique_chats=True)
+        t_acked = time.time()
+
+        def stopped() -> list[Any]:
+            return [c for c in self.slack.calls()[calls0:] if c.ok and (
+                c.method == "chat.stopStream" or (c.method == "chat.postMessage"
+                                                  and c.params.get("thread_ts")))]
+
+        self.wait_idle(server, lambda: True if len(stopped()) >= res["ok"] else
+                       len(stopped()), self.args.drain_timeout)
+        done = stopped()
+        calls = [c for c in self.slack.calls()[calls0:] if c.ok]
+        last = max((c.at for c in done), default=t_acked)
+        out = {"chats": chats, "acked": res["ok"], "answered": len(done),
+               "lost": max(0, res["ok"] - len(done)), "ack_rps": res["rps"],
+               "last_answer_after_last_ack_s": last - t_acked, "total_s": last - t0,
+               "calls_per_answer": len(calls) / max(1, len(done)), "loadavg": la,
+               "methods": dict(collections.Counter(c.method for c in calls))}
+        self.results["slack_model"] = out
+        log(f"slack + simulated model: {chats} chats, acked {res['ok']}, answered {len(done)}, "
+            f"last answer {out['last_answer_after_last_ack_s']:.1f} s after the last ack "
+            f"(ideal ~3 s), {out['calls_per_answer']:.1f} Web API calls per answer")
+        server.stop()
+        self.servers.remove(server)
+
     def throughput(self, hostline: Server, bare: Server) -> None:
         a = self.args
         load = Load(self.tool, a.connections, a.threads, self.load_env())
@@ -548,7 +646,7 @@ api_base = "{self.tg.url}"
 
     def outbox_run(self, workers: int, n: int) -> dict[str, Any]:
         from hostline import Destination, Message, SQLiteStore
-        from hostline.runner import PUSH, push_task
+        from hostline.delivery import DELIVERY, delivery_task
 
         name = f"outbox-{workers}"
         root = self.tmp / name
@@ -570,11 +668,11 @@ stats_dir = "{stats}"
             await store.open()
             try:
                 message = Message.assistant("bench push")
-                tasks = [push_task(Destination("sink", f"user-{i % 1000}"), message)
+                tasks = [delivery_task(Destination("sink", f"user-{i % 1000}"), message)
                          for i in range(n)]
                 for start in range(0, n, 500):
                     await asyncio.gather(*(store.enqueue(
-                        PUSH, payload, partition=partition, key=f"bench-{i}")
+                        DELIVERY, payload, partition=partition, key=f"bench-{i}")
                         for i, (payload, partition) in enumerate(tasks[start:start + 500],
                                                                  start)))
             finally:
@@ -664,6 +762,8 @@ stats_dir = "{stats}"
                 hostline.stop()
                 bare.stop()
                 self.servers.clear()
+            if "slack" in a.scenarios:
+                self.slack_model()
             if a.sessions:
                 self.memory()
             if a.outbox_tasks:
@@ -895,6 +995,36 @@ def render(results: dict[str, Any]) -> str:
             w(f"| {i + 1} | {t['written']:,} | {t['acked']:,} | {t['replied']:,} | "
               f"{t['wait_s']:.1f} s |")
         w("")
+    if results.get("slack"):
+        w("## Slack: answers posted to the fake Web API")
+        w("")
+        w("| round | acked | answered | duplicates | lost | replies/s | waited |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for i, t in enumerate(results["slack"]):
+            w(f"| {i + 1} | {t['acked']:,} | {t['answered']:,} | {t['duplicates']:,} | "
+              f"{t['lost']:,} | {t['replies_per_s']:,.0f} | {t['wait_s']:.1f} s |")
+        w("")
+        lost = sum(t["lost"] for t in results["slack"])
+        targets.append(("Slack lost = 0", f"lost = {lost}", lost == 0))
+    sm = results.get("slack_model")
+    if sm:
+        w("## Slack against the simulated model (1 s to the first token, then 2 s of "
+          "streaming)")
+        w("")
+        w(f"{sm['chats']:,} DMs sent at once to a fresh server. Answers stream with "
+          "chat.startStream / appendStream / stopStream while chat.startStream's Tier 2 budget "
+          "(20 a minute per workspace) lasts; past it an answer is one chat.postMessage. "
+          f"Calls: {sm['methods']}.")
+        w("")
+        w("| acked | answered | lost | acks/s | last answer after the last ack | "
+          "Web API calls per answer | load avg |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        w(f"| {sm['acked']:,} | {sm['answered']:,} | {sm['lost']:,} | {sm['ack_rps']:,.0f} | "
+          f"{sm['last_answer_after_last_ack_s']:.1f} s (ideal ~3 s) | "
+          f"{sm['calls_per_answer']:.1f} | {sm['loadavg']} |")
+        w("")
+        targets.append(("Slack + simulated model lost = 0", f"lost = {sm['lost']}",
+                        sm["lost"] == 0))
     mem = results.get("memory")
     if mem:
         rows = mem["rows"]

@@ -19,12 +19,14 @@ from hostline import (
     AuthorizationContext,
     CallableAllowlist,
     ChannelConfigurationError,
+    ConfigError,
     Denied,
     Identity,
     LinkedClaimAllowlist,
     LinkRequired,
     NativeIdAllowlist,
     hookimpl,
+    load_config,
 )
 from hostline.auth import combine, decide
 from hostline.testing import make_host, run_host
@@ -189,7 +191,6 @@ async def test_link_policy_limits_channels(tmp_path: Path) -> None:
 
 async def test_private_content_never_goes_to_a_group(tmp_path: Path) -> None:
     from hostline import Destination, ResponseTarget
-    from hostline.delivery import resolve
 
     cfg = ('[channels.a]\nplugin = "sinkchannel:SinkChannel"\n'
            '[channels.b]\nplugin = "sinkchannel:SinkChannel"\n')
@@ -199,11 +200,11 @@ async def test_private_content_never_goes_to_a_group(tmp_path: Path) -> None:
             await host.store.kv_put("dest", ident.key, {"destination": Destination(
                 ident.channel, ident.native_id, ident.key, group).to_json(), "at": 1.0})
         origin = Destination("a", "1", "a:1", False)
-        res = await resolve(host, ResponseTarget.all_linked(), Identity("a", "1"), origin)
+        res = await host.delivery.resolve(ResponseTarget.all_linked(), Identity("a", "1"), origin)
         assert [d.channel for d in res.destinations] == ["a"]
         assert [(s.target, s.reason) for s in res.skipped] == [
             ("b:2", "not allowed: private content to a group")]
-        res = await resolve(host, ResponseTarget.channel("zzz"), Identity("a", "1"), origin)
+        res = await host.delivery.resolve(ResponseTarget.channel("zzz"), Identity("a", "1"), origin)
         assert [s.reason for s in res.skipped] == ["not linked"]
 
 
@@ -221,3 +222,45 @@ async def test_commands_need_authorization_unless_public(tmp_path: Path) -> None
         assert await host.dispatch_command("/new", channel="t", scope="a",
                                            identity=Identity("t", "alice")) == (
             "Started a new conversation.")
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (30, "30 seconds"), (60, "1 minute"), (90, "1 minute 30 seconds"), (600, "10 minutes"),
+    (3600, "1 hour"), (5400, "1 hour 30 minutes"), (0.2, "1 second")])
+def test_link_instructions_say_the_lifetime(seconds: float, said: str) -> None:
+    from hostline.linking import describe_duration
+
+    assert describe_duration(seconds) == said
+
+
+async def test_code_ttl_from_config_sets_the_lifetime_and_the_wording(tmp_path: Path) -> None:
+    async with run_host(make_host(tmp_path, "[host.links]\ncode_ttl = 45\n")) as (host, _):
+        reply = await host.dispatch_command("/link", channel="a", scope="s",
+                                            identity=Identity("a", "1"))
+        assert reply.endswith("within 45 seconds to link them.")
+        linker = (await host.collect("hostline_identity_linkers", host=host))[0]
+        assert linker.ttl == 45
+
+
+def test_code_ttl_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "hostline.toml"
+    path.write_text("[host.links]\ncode_ttl = 0\n")
+    with pytest.raises(ConfigError, match=r"\[host.links\]"):
+        load_config(path)
+
+
+async def test_an_allow_entry_of_another_channel_admits_the_linked_person(tmp_path: Path) -> None:
+    """``native_ids = ["teams:<entra id>"]`` on a Telegram channel lets in the
+    Telegram account linked to that Teams user, and asks others to link."""
+    entra = "8f14e45f-ceea-4e7a-9c1b-2b1c6a7d3e10"
+    cfg = f'[channels.telegram]\nplugin = "sinkchannel:SinkChannel"\n' \
+          f'[channels.telegram.allow]\nnative_ids = ["teams:{entra}"]\n'
+    tg, teams = Identity("telegram", "12345678"), Identity("teams", entra)
+    async with run_host(make_host(tmp_path, cfg)) as (host, _):
+        assert isinstance(await host.authorize("telegram", tg), LinkRequired)
+        await host.store.link(tg.key, "u1", tg.to_json())
+        await host.store.link(teams.key, "u1", teams.to_json())
+        assert isinstance(await host.authorize("telegram", tg), Allowed)
+        other = Identity("telegram", "999")
+        await host.store.link(other.key, "u2", other.to_json())
+        assert isinstance(await host.authorize("telegram", other), Denied)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import enum
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -177,3 +180,91 @@ def test_config_repr_never_shows_raw_secrets(tmp_path: Path) -> None:
     text = repr(config)
     assert "channel-secret" not in text and "tgt-secret" not in text
     assert "plugin-secret" not in text and "'token': ..." in text
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@attrs.frozen
+class Typed:
+    folder: Path = Path(".")
+    colour: Colour = Colour.RED
+    since: datetime.date = datetime.date(2020, 1, 1)
+    at: datetime.datetime | None = None
+
+
+def test_structure_converts_paths_enums_and_dates() -> None:
+    got = structure(Typed, {"folder": "data/in", "colour": "blue", "since": "2026-12-01",
+                            "at": datetime.datetime(2026, 12, 1, 9, 30)}, "f: [t]")
+    assert got == Typed(Path("data/in"), Colour.BLUE, datetime.date(2026, 12, 1),
+                        datetime.datetime(2026, 12, 1, 9, 30))
+    with pytest.raises(ConfigError, match=r"f: \[t\] key 'colour': expected"):
+        structure(Typed, {"colour": "green"}, "f: [t]")
+    with pytest.raises(ConfigError, match=r"key 'since': expected"):
+        structure(Typed, {"since": "yesterday"}, "f: [t]")
+
+
+def test_structure_refuses_an_annotation_it_cannot_convert() -> None:
+    @attrs.frozen
+    class Odd:
+        pattern: complex = 0j
+
+    with pytest.raises(ConfigError, match=r"f: \[t\] key 'pattern': the schema's type complex"):
+        structure(Odd, {"pattern": "1+2j"}, "f: [t]")
+
+
+@attrs.frozen
+class EchoOptions:
+    prefix: str
+    times: int = 1
+
+
+def options_target(prefix: str, times: int) -> Any:
+    async def target(request: Any) -> str:
+        return prefix * times + request.text
+
+    return target
+
+
+options_target.__hostline_factory__ = True  # type: ignore[attr-defined]
+options_target.Options = EchoOptions  # type: ignore[attr-defined]
+
+
+class OptionsPlugin:
+    """A plugin whose ``[plugins.x]`` table has a schema."""
+
+    @attrs.frozen
+    class Options:
+        level: int
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+
+def test_target_options_are_checked_against_the_factory_schema(tmp_path: Path) -> None:
+    def host_with(options: str) -> Host:
+        path = tmp_path / "hostline.toml"
+        path.write_text(f'[host]\ntarget = "{__name__}:options_target"\n'
+                        f'[host.target_options]\n{options}\n')
+        return Host(load_config(path))
+
+    assert host_with('prefix = ">"\ntimes = 2').target.name.endswith("options_target")
+    with pytest.raises(ConfigError, match=r"\[host.target_options\] key 'time': unknown key "
+                                          r"\(did you mean 'times'\?\)"):
+        host_with('prefix = ">"\ntime = 2')
+    with pytest.raises(ConfigError,
+                       match=r"\[host.target_options\] key 'times': expected an integer"):
+        host_with('prefix = ">"\ntimes = "two"')
+    with pytest.raises(ConfigError, match=r"\[host.target_options\] key 'prefix': required"):
+        host_with("times = 2")
+
+
+def test_plugin_tables_are_checked_against_the_plugin_schema(tmp_path: Path) -> None:
+    path = tmp_path / "hostline.toml"
+    path.write_text(f'[host]\nplugins = ["{__name__}:OptionsPlugin"]\n'
+                    f'[plugins."{__name__}:OptionsPlugin"]\nlevel = "high"\n')
+    with pytest.raises(ConfigError, match=r"\[plugins\..*OptionsPlugin\] key 'level': "
+                                          r"expected an integer"):
+        Host(load_config(path))

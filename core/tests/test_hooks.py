@@ -213,7 +213,7 @@ async def test_push_is_firstresult_and_wrapped(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[Never(), Answers(), Earlier(),
                                         wrapper_plugin(log, "hostline_push")])
     async with run_host(host):
-        receipt = await host.call_push(dest, Message.assistant("x"), "k")
+        receipt = await host.delivery.send(dest, Message.assistant("x"), "k")
     assert receipt.message_ids == ("1",)
     assert log.calls == ["wrapper:before", "earlier", "answers",
                          "wrapper:after:DeliveryReceipt"]

@@ -25,7 +25,7 @@ from hostline import (
     SQLiteStore,
     hookimpl,
 )
-from hostline.runner import PUSH, push_task
+from hostline.delivery import DELIVERY, delivery_task
 from hostline.testing import ServerProcess, make_host, run_host
 
 from .conftest import HELPERS, eventually
@@ -51,9 +51,9 @@ async def enqueue(state: Path, n: int) -> list[str]:
         for i in range(n):
             key = f"push-{i}-{uuid.uuid4().hex[:6]}"
             keys.append(key)
-            payload, partition = push_task(Destination("sink", str(i % 50)),
+            payload, partition = delivery_task(Destination("sink", str(i % 50)),
                                            Message.assistant(f"message {i}"))
-            await store.enqueue(PUSH, payload, partition=partition, key=key)
+            await store.enqueue(DELIVERY, payload, partition=partition, key=key)
     finally:
         await store.close()
     return keys

@@ -46,7 +46,7 @@ from .errors import (
     StoreSchemaError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import Host, StartupError, Turn
+from .host import Host, Turn
 from .http import BadRequest, error_response, read_json
 from .isolation import current_isolation, safe_state_path
 from .json_boundary import (
@@ -59,6 +59,7 @@ from .json_boundary import (
     encode_json_bytes,
     scrub_json,
 )
+from .lifespan import StartupError
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
 from .outbound import PooledTransport

@@ -16,7 +16,7 @@ How ``host.authorize`` decides for one person on one channel:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -36,6 +36,7 @@ __all__ = [
     "LinkRequired",
     "LinkedClaimAllowlist",
     "NativeIdAllowlist",
+    "authorize",
     "combine",
 ]
 
@@ -88,6 +89,28 @@ def combine(decisions: Iterable[AllowlistDecision]) -> AllowlistDecision:
     return ALLOW if seen_allow else ABSTAIN
 
 
+async def authorize(context: AuthorizationContext, allowlists: Sequence[Allowlist], *,
+                    policy: str, link_channels: tuple[str, ...] = ()) -> AuthorizationResult:
+    """Decide for one person: any DENY wins, one ALLOW is enough; when every
+    allowlist abstains, ``policy`` (``"allow"`` or ``"deny"``) decides. A
+    person with no linked account who would be allowed by linking one (an
+    allowlist of linked claims, or of another channel's ids) is asked to link
+    (:class:`LinkRequired`, naming ``link_channels``)."""
+    decision = combine([await decide(a, context) for a in allowlists])
+    if decision is DENY:
+        return Denied("denied by an allowlist")
+    if decision is ALLOW:
+        return Allowed()
+    if policy == "allow":
+        return Allowed("channel default")
+    if context.user_id is None and any(
+            isinstance(a, LinkedClaimAllowlist)
+            or (isinstance(a, NativeIdAllowlist) and a.names_other_channels(context.channel))
+            for a in allowlists):
+        return LinkRequired(channels=link_channels)
+    return Denied("no allowlist allowed")
+
+
 async def decide(allowlist: Allowlist, context: AuthorizationContext) -> AllowlistDecision:
     """Call an allowlist, awaiting if needed; anything but a decision is an error."""
     out: Any = allowlist.check(context)
@@ -126,17 +149,27 @@ def _native_ids(value: Any) -> frozenset[str]:
 
 @attrs.frozen
 class NativeIdAllowlist:
-    """ALLOW the listed native ids (of the asking channel, or ``channel:id``
-    for a specific one); ABSTAIN for everyone else."""
+    """ALLOW the listed native ids: a bare id is one of the asking channel, a
+    ``channel:id`` entry names an identity on that channel and also admits
+    the people linked to it (``teams:<entra object id>`` in a Telegram allow
+    table admits the Telegram account linked to that Teams user). ABSTAIN
+    for everyone else."""
 
     ids: frozenset[str] = attrs.field(converter=_native_ids)
 
     def check(self, context: AuthorizationContext) -> AllowlistDecision:
-        """ALLOW a listed id."""
+        """ALLOW a listed id, or a person linked to a listed ``channel:id``."""
         ident = context.identity
         if ident.native_id in self.ids or ident.key in self.ids:
             return ALLOW
+        if any(linked.key in self.ids for linked in context.linked):
+            return ALLOW
         return ABSTAIN
+
+    def names_other_channels(self, channel: str) -> bool:
+        """Whether an entry names an identity on a channel other than ``channel``
+        (linking to it would allow the person)."""
+        return any(":" in i and not i.startswith(f"{channel}:") for i in self.ids)
 
 
 def _claims(value: Any) -> dict[str, frozenset[str]]:

@@ -6,6 +6,7 @@ identity linker.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .auth import LinkedClaimAllowlist, NativeIdAllowlist
@@ -16,7 +17,15 @@ from .linking import IdentityLinker, OneTimeCodeLinker
 if TYPE_CHECKING:
     from .host import Host
 
-_LINKER = OneTimeCodeLinker()
+_LINKERS: weakref.WeakKeyDictionary[Host, OneTimeCodeLinker] = weakref.WeakKeyDictionary()
+
+
+def _default_linker(host: Host) -> OneTimeCodeLinker:
+    """The host's one-time-code linker, with ``[host.links] code_ttl``."""
+    linker = _LINKERS.get(host)
+    if linker is None:
+        linker = _LINKERS[host] = OneTimeCodeLinker(ttl=host.config.host.links.code_ttl)
+    return linker
 
 
 async def _start(ctx: CommandContext) -> str:
@@ -37,7 +46,7 @@ async def _new(ctx: CommandContext) -> str:
 
 async def _linker(host: Host) -> IdentityLinker:
     linkers = await host.collect("hostline_identity_linkers", host=host)
-    linker: IdentityLinker = linkers[0] if linkers else _LINKER
+    linker: IdentityLinker = linkers[0] if linkers else _default_linker(host)
     return linker
 
 
@@ -72,8 +81,8 @@ def hostline_commands(host: Host) -> list[Any]:
 
 @hookimpl(trylast=True)
 def hostline_identity_linkers(host: Host) -> list[Any]:
-    """The one-time-code linker."""
-    return [_LINKER]
+    """The one-time-code linker, with ``[host.links] code_ttl``."""
+    return [_default_linker(host)]
 
 
 @hookimpl(trylast=True)

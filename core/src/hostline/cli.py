@@ -175,12 +175,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     async def go(store: Any, config: Config) -> int:
         if args.channel not in config.channels:
             raise ConfigError(f"{config.source}: no channel instance {args.channel!r}")
+        from .delivery import DELIVERY, delivery_task
         from .ids import random_hex
-        from .runner import PUSH, push_task
 
-        payload, partition = push_task(Destination(args.channel, args.to),
+        payload, partition = delivery_task(Destination(args.channel, args.to),
                                        Message.assistant(args.text))
-        task_id = await store.enqueue(PUSH, payload, partition=partition, key=random_hex())
+        task_id = await store.enqueue(DELIVERY, payload, partition=partition, key=random_hex())
         print(f"queued push {task_id} to {args.channel}:{args.to}")
         return 0
 

@@ -7,14 +7,16 @@ does not end up in a log.
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import enum
 import os
 import re
 import sys
 import types
 import typing
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -128,6 +130,8 @@ class LinksConfig:
 
     allow: dict[str, list[str]] = attrs.field(factory=dict)
     private_to_group: bool = False
+    #: Seconds a one-time ``/link`` code stays valid.
+    code_ttl: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))
 
 
 @attrs.frozen
@@ -367,7 +371,29 @@ def _convert(tp: Any, value: Any, where: str, key: str, error: type[ConfigError]
         if not isinstance(value, tp):
             raise _Mismatch
         return value
-    return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise _Mismatch from None
+    if isinstance(tp, type) and issubclass(tp, PurePath):
+        if not isinstance(value, str):
+            raise _Mismatch
+        return tp(value)
+    if tp in (datetime.datetime, datetime.date, datetime.time):
+        if isinstance(value, str):
+            try:
+                return tp.fromisoformat(value)
+            except ValueError:
+                raise _Mismatch from None
+        # TOML has its own date-times; a datetime is also a date.
+        if isinstance(value, tp) and (tp is not datetime.date
+                                      or not isinstance(value, datetime.datetime)):
+            return value
+        raise _Mismatch
+    raise error(f"{where} key '{key}': the schema's type {_type_name(tp)} cannot be read "
+                "from TOML (known: str, int, float, bool, lists, tables, Literal, Enum, "
+                "Path, datetime, Secret and attrs classes)")
 
 
 def _convert_checked(tp: Any, value: Any, where: str, key: str, error: type[ConfigError]) -> Any:
@@ -410,6 +436,23 @@ def structure(cls: type[T], data: Mapping[str, Any], where: str,
         if isinstance(exc, ConfigError):
             raise
         raise error(f"{where}: {exc}") from None
+
+
+def options_for(factory: Any, options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``options`` checked against ``factory.Options`` when it declares one.
+
+    Targets and plugins declare the keys of ``[host.target_options]`` and
+    ``[plugins.<name>]`` as an attrs class in an ``Options`` attribute; the
+    table is validated like any other (unknown keys, wrong types and
+    missing keys name the file, table and key) and the factory is called
+    with the converted values. Without ``Options`` the table is passed as
+    it is.
+    """
+    schema = getattr(factory, "Options", None)
+    if schema is None or not attrs.has(schema):
+        return dict(options)
+    checked = structure(schema, options, where)
+    return {f.name: getattr(checked, f.name) for f in attrs.fields(schema)}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *,

@@ -195,6 +195,24 @@ class BearerAuth:
     def __repr__(self) -> str:
         return f"<BearerAuth {self.channel!r} keys={len(self.keys)} oauth={self.oauth is not None}>"
 
+    @classmethod
+    def for_channel(cls, channel: str, config: Any, *, source: Any, bind: str) -> BearerAuth:
+        """From a channel config with ``api_keys``, ``allow_unauthenticated`` and
+        optionally ``oauth_issuer``, ``oauth_audience``, ``jwks_url`` and
+        ``required_scopes`` (OAuth when the first three are set); refuses, as
+        :func:`check_open_channel` does, a non-loopback bind without credentials."""
+        oauth = None
+        issuer, audience, jwks = (getattr(config, k, None)
+                                  for k in ("oauth_issuer", "oauth_audience", "jwks_url"))
+        if issuer and audience and jwks:
+            oauth = OAuthResourceServer(issuer=issuer, audience=audience, jwks_url=jwks,
+                                        required_scopes=getattr(config, "required_scopes", ()))
+        allow = bool(getattr(config, "allow_unauthenticated", False))
+        auth = cls(channel, getattr(config, "api_keys", ()), oauth, allow_unauthenticated=allow)
+        check_open_channel(source, channel, bind, has_auth=auth.configured,
+                           allow_unauthenticated=allow)
+        return auth
+
     @property
     def configured(self) -> bool:
         """Whether any credential (key or OAuth) is configured."""

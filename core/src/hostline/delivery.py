@@ -1,21 +1,43 @@
-"""Where a run's result goes: :class:`ResponseTarget` resolution and fan-out.
+"""Where a run's result goes: :class:`ResponseTarget` resolution, response
+hooks, fan-out, and pushes through the outbox.
 
 The originating destination is answered on the open request by its channel;
-every other destination becomes an outbox task committed before any send.
+every other destination becomes a *delivery*: an outbox task, committed
+before any send, that the runner hands to the owning channel's
+``hostline_push``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .types import Destination, Identity, ResponseTarget, RunResult
+from .errors import PermanentDeliveryError
+from .ids import random_hex
+from .plugins import Channel, Hooks
+from .types import Destination, Identity, Message, ResponseTarget, RunResult
 
 if TYPE_CHECKING:
-    from .host import Host
+    from collections import Counter
 
-__all__ = ["LinkPolicy", "Resolution", "ResponseContext", "SkippedTarget", "resolve"]
+    from .host import Host, Turn
+    from .runner import Runner
+    from .store import Store, Task
+
+__all__ = ["DELIVERY", "Delivery", "LinkPolicy", "Resolution", "ResponseContext",
+           "SkippedTarget", "delivery_task", "resolve"]
+
+#: The task kind of outbox deliveries (stored in queued tasks: never renamed).
+DELIVERY = "push"
+
+
+def delivery_task(destination: Destination, message: Message) -> tuple[dict[str, Any], str]:
+    """The payload and partition of a delivery (one destination's deliveries
+    go out in order)."""
+    return ({"destination": destination.to_json(), "message": message.to_json()},
+            f"{destination.channel}:{destination.address}")
 
 
 @attrs.frozen
@@ -70,18 +92,20 @@ class Resolution:
     skipped: tuple[SkippedTarget, ...]
 
 
-async def _linked(host: Host, identity: Identity | None) -> list[Identity]:
+async def _linked(store: Store, identity: Identity | None) -> list[Identity]:
     if identity is None:
         return []
-    user, identities = await host.store.linked(identity.key)
+    user, identities = await store.linked(identity.key)
     if user is None:
         return [identity]
     return [Identity.from_json(i) for i in identities]
 
 
-async def resolve(host: Host, target: ResponseTarget, identity: Identity | None,
-                  origin: Destination | None) -> Resolution:
-    """Resolve ``target`` for a person into destinations, honouring the link policy."""
+async def resolve(target: ResponseTarget, identity: Identity | None,
+                  origin: Destination | None, *, store: Store, channels: Collection[str],
+                  policy: LinkPolicy) -> Resolution:
+    """Resolve ``target`` for a person into destinations on the configured
+    ``channels``, honouring the link ``policy``."""
     if target.kind == "none":
         return Resolution((), (), ())
     if target.kind == "originating":
@@ -90,7 +114,7 @@ async def resolve(host: Host, target: ResponseTarget, identity: Identity | None,
                                                                    "no conversation reference"),))
         return Resolution((origin,), (f"{origin.channel}:{origin.address}",), ())
     candidates: list[tuple[str, Identity | None]] = []
-    linked = await _linked(host, identity)
+    linked = await _linked(store, identity)
     if target.kind == "identities":
         by_key = {i.key: i for i in linked}
         for key in target.names:
@@ -106,18 +130,17 @@ async def resolve(host: Host, target: ResponseTarget, identity: Identity | None,
         candidates = [(i.key, i) for i in linked]
     dests: list[tuple[float, Destination]] = []
     skipped: list[SkippedTarget] = []
-    policy = host.link_policy
     for label, ident in candidates:
         if ident is None:
             skipped.append(SkippedTarget(label, "not linked"))
             continue
-        if ident.channel not in host.channels:
+        if ident.channel not in channels:
             skipped.append(SkippedTarget(label, "channel not configured"))
             continue
         if origin is not None and ident.key == origin.identity:
             dests.append((float("inf"), origin))
             continue
-        ref: Any = await host.store.kv_get("dest", ident.key)
+        ref: Any = await store.kv_get("dest", ident.key)
         if ref is None:
             skipped.append(SkippedTarget(label, "no conversation reference"))
             continue
@@ -136,3 +159,118 @@ async def resolve(host: Host, target: ResponseTarget, identity: Identity | None,
             seen.add((d.channel, d.address))
             out.append(d)
     return Resolution(tuple(out), tuple(label for label, _ in candidates), tuple(skipped))
+
+
+class Delivery:
+    """Response hooks, fan-out and pushes of one host.
+
+    Vocabulary: a *push* is a proactive message (:meth:`push`); a *delivery*
+    is one message for one destination, queued in the outbox
+    (:meth:`enqueue`) and sent by the owning channel (:meth:`send`) when the
+    runner hands the task to :meth:`handle`.
+    """
+
+    def __init__(self, host: Host, hooks: Hooks, runner: Runner, store: Store,
+                 channels: Collection[str], policy: LinkPolicy, metrics: Counter[str]) -> None:
+        self._host = host  # passed to the hooks, whose contract includes it
+        self._hooks = hooks
+        self._runner = runner
+        self._store = store
+        self._channels = channels
+        self._policy = policy
+        self._metrics = metrics
+
+    async def resolve(self, target: ResponseTarget, identity: Identity | None,
+                      origin: Destination | None) -> Resolution:
+        """:func:`resolve` on this host's store, channels and link policy."""
+        return await resolve(target, identity, origin, store=self._store,
+                             channels=self._channels, policy=self._policy)
+
+    async def deliver(self, turn: Turn, result: RunResult) -> RunResult | None:
+        """Send ``result`` where the turn's response target says: the reply
+        for the originating destination is returned, every other destination
+        gets deliveries committed to the outbox."""
+        req = turn.request
+        target = result.response_target or req.response_target or ResponseTarget.originating()
+        origin = req.destination or Destination(req.channel, "open-request",
+                                                req.identity.key if req.identity else None)
+        res = await self.resolve(target, req.identity, origin)
+        echo = Message("user", tuple(p for m in req.input for p in m.content))
+        reply: RunResult | None = None
+        for dest in res.destinations:
+            is_origin = dest == origin
+            outgoing: list[tuple[RunResult, bool]] = []
+            if target.echo_input and not is_origin:
+                outgoing.append((RunResult((echo,)), True))
+            outgoing.append((result, False))
+            for candidate, is_echo in outgoing:
+                ctx = ResponseContext(candidate, dest, is_echo, is_origin, res.intended,
+                                      res.skipped, req.identity, turn.run_id, self._host)
+                final = await self.apply_response_hooks(ctx)
+                if final is None:
+                    continue
+                if is_origin:
+                    reply = final
+                    continue
+                for i, message in enumerate(final.messages):
+                    await self.enqueue(dest, message, key=f"{turn.run_id}:{dest.channel}:"
+                                                          f"{dest.address}:{int(is_echo)}:{i}")
+        return reply
+
+    async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
+        """Run the response hook chain for one destination; ``None`` if dropped."""
+        def feed(result: RunResult) -> dict[str, Any]:
+            context.result = result
+            return {"context": context}
+
+        final = await self._hooks.chain("hostline_response_hook", context.result, feed)
+        if final is not None and not isinstance(final, RunResult):
+            raise TypeError(f"a hostline_response_hook returned {type(final).__name__}; "
+                            "expected RunResult, False or None")
+        return final
+
+    async def enqueue(self, destination: Destination, message: Message, *,
+                      key: str | None = None) -> int | None:
+        """Commit one delivery to the outbox (idempotent on ``key``)."""
+        payload, partition = delivery_task(destination, message)
+        return await self._runner.enqueue(DELIVERY, payload, partition=partition,
+                                          key=key or random_hex())
+
+    async def push(self, message: Message | str, *,
+                   to: ResponseTarget | Destination | Iterable[Destination],
+                   identity: Identity | None = None) -> list[int]:
+        """Queue a proactive message; the outbox task ids (see :meth:`Host.push`)."""
+        msg = Message.assistant(message) if isinstance(message, str) else message
+        if isinstance(to, ResponseTarget):
+            dests: list[Destination] = list((await self.resolve(to, identity, None)).destinations)
+        elif isinstance(to, Destination):
+            dests = [to]
+        else:
+            dests = list(to)
+        run_id = random_hex()
+        ids = []
+        for d in dests:
+            task_id = await self.enqueue(d, msg, key=f"{run_id}:{d.channel}:{d.address}")
+            if task_id is not None:
+                ids.append(task_id)
+        return ids
+
+    async def send(self, destination: Destination, message: Message, key: str) -> Any:
+        """Ask the owning channel to send now (``hostline_push``, *firstresult*):
+        channel instances other than ``destination.channel`` are not asked;
+        other plugins may answer."""
+        def other_channel(impl: Any) -> bool:
+            return isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel
+
+        return await self._hooks.first("hostline_push", skip=other_channel,
+                                       destination=destination, message=message,
+                                       host=self._host, key=key)
+
+    async def handle(self, task: Task) -> None:
+        """The runner's handler of delivery tasks."""
+        dest = Destination.from_json(task.payload["destination"])
+        message = Message.from_json(task.payload["message"])
+        receipt = await self.send(dest, message, task.key or str(task.id))
+        if receipt is None:
+            raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
+        self._metrics["delivered"] += 1

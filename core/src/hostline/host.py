@@ -12,31 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute
 
 from . import builtins, telemetry
-from .auth import (
-    Allowed,
-    Allowlist,
-    AuthorizationResult,
-    Denied,
-    LinkedClaimAllowlist,
-    LinkRequired,
-    combine,
-    decide,
-)
+from .app import build_app, plugin_routes
+from .auth import Allowed, Allowlist, AuthorizationResult, Denied, LinkRequired, authorize
 from .commands import Command, CommandContext, parse_command
 from .config import Config, HostConfig
-from .delivery import LinkPolicy, ResponseContext, resolve
-from .errors import HostlineError, PermanentDeliveryError, Reject
-from .http import BadRequest, BodyLimitMiddleware, BodyTooLarge, ErrorMiddleware, error_response
+from .delivery import Delivery, LinkPolicy, ResponseContext
+from .errors import Reject
 from .ids import random_hex
-from .isolation import IsolationMiddleware, current_isolation
-from .json_boundary import JSONResponse
+from .isolation import current_isolation
+from .lifespan import StartupError, check_runtime, host_lifespan
 from .plugins import (
     TARGETS_GROUP,
     Channel,
@@ -49,13 +36,11 @@ from .plugins import (
     make_plugin_manager,
     register,
 )
-from .runner import PUSH, Runner, push_task
-from .samples import Sampler
+from .runner import Runner
 from .singleton import run_singleton
-from .store import Store, Task
+from .store import Store
 from .targets import Target, load_target
 from .types import (
-    AllowlistDecision,
     AuthorizationContext,
     Destination,
     Feedback,
@@ -78,8 +63,6 @@ __all__ = ["ROLES", "Host", "StartupError", "Turn"]
 _LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link there, then "
                 "send /link CODE here with the code you got.")
 
-EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
-                 "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE")
 
 
 #: What one process does: serve and run (``all``), serve and queue (``web``),
@@ -87,8 +70,25 @@ EPHEMERAL_ENV = ("FOUNDRY_HOSTING_ENVIRONMENT", "AZURE_FUNCTIONS_ENVIRONMENT",
 ROLES = ("all", "web", "runner")
 
 
-class StartupError(HostlineError):
-    """One or more lifespans failed to start; the message lists all of them."""
+class RunsInFlight:
+    """Counts the target runs in flight; :attr:`idle` is set when there are none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count one run while the block runs."""
+        self.count += 1
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self.idle.set()
 
 
 class Turn:
@@ -114,7 +114,7 @@ class Turn:
         tel = telemetry.active
         obs = tel.turn(self, current=True) if tel is not None else None
         try:
-            async with self.host._track():
+            async with self.host.runs.track():
                 self.result = await self.host.target.run(self.request)
                 await self._finish(self.result)
         except BaseException as exc:
@@ -138,7 +138,7 @@ class Turn:
         error: str | None = None
         tel = telemetry.active
         obs = tel.turn(self, current=False) if tel is not None else None
-        async with self.host._track():
+        async with self.host.runs.track():
             try:
                 async for update in self.host.target.stream(self.request):
                     if obs is not None and update.delta:
@@ -169,7 +169,7 @@ class Turn:
         host, req = self.host, self.request
         await host.store.save_turn(req.session, [*req.input, *result.messages],
                                    host.config.host.history_limit, records=self.records)
-        await host._deliver_result(self, result)
+        self.reply = await host.delivery.deliver(self, result)
 
 
 class Host:
@@ -198,15 +198,24 @@ class Host:
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
         self.metrics: Counter[str] = Counter()
+        #: WARNING-or-worse log records for the admin page (when it is enabled).
+        self.error_log: Any = None
+        if self.config.host.admin.enabled:
+            from .admin import ErrorLog
+
+            self.error_log = ErrorLog()
         #: OpenTelemetry of this host (set before start-up to use providers of
         #: your own; otherwise built from ``[host.telemetry]`` when on).
         self.telemetry: telemetry.Telemetry | None = None
         self.ready = False
         self._app: Starlette | None = None
-        self._active_runs = 0
-        self._allowlists: dict[str, list[Allowlist]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: Each channel's allowlists, built (and so validated) at start-up.
+        self.allowlists: dict[str, list[Allowlist]] = {}
+        #: Target runs in flight in this process (shutdown waits for them).
+        self.runs = RunsInFlight()
+        #: Response hooks, fan-out and pushes through the outbox.
+        self.delivery = Delivery(self, self.hooks, self.runner, self.store, self.channels,
+                                 self.link_policy, self.metrics)
         source = self.config.source
         if target is not None:
             self.target = target if isinstance(target, Target) else Target(
@@ -222,8 +231,9 @@ class Host:
             register(self.pm, channel, instance, f"channel {instance!r} (plugin {plugin_name!r})")
             self.channels[instance] = channel
         for name in self.config.host.plugins:
-            register(self.pm, load_plugin(name, self.config.plugin_options.get(name)), name,
-                     f"plugin {name!r}")
+            plugin = load_plugin(name, self.config.plugin_options.get(name),
+                                 f"{self.config.source}: [plugins.{name}]")
+            register(self.pm, plugin, name, f"plugin {name!r}")
         for i, plugin in enumerate(plugins):
             register(self.pm, plugin, getattr(plugin, "__name__", f"plugin-{i}"),
                      f"plugin {plugin!r}")
@@ -259,195 +269,24 @@ class Host:
 
     def routes(self) -> list[tuple[str, BaseRoute]]:
         """``(instance or "", route)`` for every plugin route, mount points applied."""
-        # Which channel each list of routes came from, so a wrapper sees what
-        # implementations returned and routes it adds are mounted at the root.
-        owner: dict[int, str] = {}
-
-        def note_owner(impl: Any, routes: Any) -> Any:
-            if routes is not None and isinstance(impl.plugin, Channel):
-                owner[id(routes)] = impl.plugin.name
-            return routes
-
-        out: list[tuple[str, BaseRoute]] = []
-        # Routes are built synchronously (``hostline routes``, ``build_app``).
-        for routes in self.hooks.collect_now("hostline_routes", each=note_owner, host=self):
-            name = owner.get(id(routes))
-            if name is None:
-                out.extend(("", r) for r in routes)
-            else:
-                # No slash redirects: a 307 sent before the body is read breaks
-                # keep-alive for POST clients; an unknown path is a plain 404.
-                out.append((name, Mount(f"/{name}", app=Router(list(routes),
-                                                               redirect_slashes=False))))
-        return out
+        return plugin_routes(self)
 
     def build_app(self, *, lifespan: bool = True) -> Starlette:
         """A new ASGI app. ``lifespan=False`` leaves :meth:`lifespan` to the
         caller (``hostline serve`` enters it itself for clean start-up errors)."""
-        routes: list[BaseRoute] = [
-            Route("/healthz", self._healthz, methods=["GET"]),
-            Route("/readyz", self._readyz, methods=["GET"]),
-        ]
-        # Channels in config order so `hostline routes` reads like the config.
-        mounted = self.routes()
-        order = {name: i for i, name in enumerate(self.channels)}
-        mounted.sort(key=lambda item: order.get(item[0], -1))
-        routes.extend(r for _, r in mounted)
+        return build_app(self, lifespan=lifespan)
 
-        async def http_error(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, HTTPException)
-            message = {404: f"no route for {request.url.path}",
-                       405: f"method {request.method} not allowed on {request.url.path}"
-                       }.get(exc.status_code, str(exc.detail))
-            return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
-
-        async def bad_request(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, BadRequest)
-            return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
-
-        async def too_large(request: Request, exc: Exception) -> Response:
-            return error_response(413, str(exc), code="body_too_large")
-
-        traced = self.telemetry is not None or telemetry.configured(self.config)
-        app = Starlette(
-            routes=routes,
-            middleware=[
-                *([Middleware(telemetry.TelemetryMiddleware)] if traced else []),
-                Middleware(ErrorMiddleware, metrics=self.metrics),
-                Middleware(IsolationMiddleware),
-                Middleware(BodyLimitMiddleware, max_bytes=self.config.host.max_body_bytes),
-            ],
-            exception_handlers={
-                HTTPException: http_error,
-                BadRequest: bad_request,
-                BodyTooLarge: too_large,
-            },
-            lifespan=(lambda app: self.lifespan()) if lifespan else None,
-        )
-        app.router.redirect_slashes = False
-        return app
-
-    async def _healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def _readyz(self, request: Request) -> Response:
-        hw = self.config.host.outbox.high_water
-        body = {"status": "ready" if self.ready else "starting", "queue": self.queue_depth,
-                "high_water": hw, "overloaded": self.overloaded,
-                "channels": list(self.channels)}
-        return JSONResponse(body, status_code=200 if self.ready else 503)
-
-    # lifespan -----------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
+    # lifespan (see hostline.lifespan) ------------------------------------------
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Open the store, enter every plugin lifespan, start the runner.
 
         All lifespan failures are reported together in one :class:`StartupError`.
         """
-        self.check_runtime()
-        await self.store.open()
-        self.runner.register(PUSH, self._push_task)
-        for handlers in await self.collect("hostline_task_handlers", host=self):
-            for kind, handler in dict(handlers).items():
-                self.runner.register(kind, handler)
-        stack = contextlib.AsyncExitStack()
-        errors: list[str] = []
-        # Allowlists are built (and so validated) once, at start-up.
-        self._allowlists = {}
-        for channel in self.channels:
-            try:
-                self._allowlists[channel] = await self.collect(
-                    "hostline_allowlists", channel=channel, host=self)
-            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
-                errors.append(f"  {channel} allowlists: {type(exc).__name__}: {exc}")
-        def label(impl: Any) -> str:
-            return str(impl.plugin.name if isinstance(impl.plugin, Channel)
-                       else impl.plugin_name)
-
-        def failed(impl: Any, exc: BaseException) -> None:
-            errors.append(f"  {label(impl)}: {type(exc).__name__}: {exc}")
-
-        labels: dict[int, str] = {}
-
-        def note_label(impl: Any, cm: Any) -> Any:
-            labels[id(cm)] = label(impl)
-            return cm
-
-        managers = await self.hooks.collect("hostline_lifespan", host=self, on_error=failed,
-                                            each=note_label)
-        for cm in reversed(managers):  # registration order
-            try:
-                await stack.enter_async_context(cm)
-            except Exception as exc:  # noqa: BLE001 - every failure goes in the report
-                errors.append(f"  {labels.get(id(cm), 'a lifespan wrapper')}: "
-                              f"{type(exc).__name__}: {exc}")
-        if errors:
-            await stack.aclose()
-            await self.store.close()
-            raise StartupError("start-up failed:\n" + "\n".join(errors))
-        await self.runner.start(claim=self.role != "web")
-        janitor = asyncio.create_task(self._janitor(), name="hostline-janitor")
-        sampler = Sampler(self.store, self.runner.owner, self.runner.outcomes,
-                          lambda: self.queue_depth)
-        sampler.start()
-        tel, own_tel = self.telemetry, self.telemetry is None
-        if tel is None:
-            tel = self.telemetry = telemetry.from_config(self.config, self.role)
-        if tel is not None:
-            tel.bind(self)
-            telemetry.active = tel
-        self.ready = True
-        log.info("hostline ready: target %s, channels %s", self.target.name,
-                 ", ".join(self.channels) or "none")
-        try:
-            yield
-        finally:
-            self.ready = False
-            janitor.cancel()
-            grace = self.config.host.shutdown_grace
-            await self.runner.stop(grace)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
-            await sampler.stop()
-            if tel is not None:
-                if telemetry.active is tel:
-                    telemetry.active = None
-                tel.shutdown()
-                if own_tel:
-                    self.telemetry = None
-            await stack.aclose()
-            await self.store.close()
-
-    async def _janitor(self, period: float = 300.0) -> None:
-        """Expired dedupe keys and link codes are deleted now and then, so the
-        store does not grow with traffic."""
-        while True:
-            try:
-                await self.store.purge_expired()
-            except Exception:
-                log.warning("purging expired records failed", exc_info=True)
-            await asyncio.sleep(period)
+        return host_lifespan(self)
 
     def check_runtime(self) -> None:
         """Refuse an in-process runner on hosts that freeze or kill idle processes."""
-        found = [name for name in EPHEMERAL_ENV if os.environ.get(name)]
-        if found and not self.config.host.allow_in_process_runner:
-            raise StartupError(
-                f"{self.config.source}: [host]: this looks like an ephemeral host ({found[0]} "
-                "is set): queued deliveries and background runs could be frozen or lost "
-                "between requests. Run hostline on an always-on host, or set "
-                "allow_in_process_runner = true in [host] to accept the risk.")
-
-    @contextlib.asynccontextmanager
-    async def _track(self) -> AsyncIterator[None]:
-        self._active_runs += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._active_runs -= 1
-            if self._active_runs == 0:
-                self._idle.set()
+        check_runtime(self.config)
 
     # sessions ---------------------------------------------------------------
     def session_scope(self, channel: str, scope: str,
@@ -507,45 +346,20 @@ class Host:
                                                         "at": time.time()}))
         return turn
 
-    async def _deliver_result(self, turn: Turn, result: RunResult) -> None:
-        req = turn.request
-        target = result.response_target or req.response_target or ResponseTarget.originating()
-        origin = req.destination or Destination(req.channel, "open-request",
-                                                req.identity.key if req.identity else None)
-        res = await resolve(self, target, req.identity, origin)
-        destinations, intended, skipped = res.destinations, res.intended, res.skipped
-        echo = Message("user", tuple(p for m in req.input for p in m.content))
-        for dest in destinations:
-            is_origin = dest == origin
-            outgoing: list[tuple[RunResult, bool]] = []
-            if target.echo_input and not is_origin:
-                outgoing.append((RunResult((echo,)), True))
-            outgoing.append((result, False))
-            for res_, is_echo in outgoing:
-                ctx = ResponseContext(res_, dest, is_echo, is_origin, intended, skipped,
-                                      req.identity, turn.run_id, self)
-                final = await self.apply_response_hooks(ctx)
-                if final is None:
-                    continue
-                if is_origin:
-                    turn.reply = final
-                else:
-                    for i, message in enumerate(final.messages):
-                        await self.enqueue_push(dest, message,
-                                                key=f"{turn.run_id}:{dest.channel}:"
-                                                    f"{dest.address}:{int(is_echo)}:{i}")
-
+    # delivery (see hostline.delivery) ---------------------------------------
     async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
         """Run the response hook chain for one destination; ``None`` if dropped."""
-        def feed(result: RunResult) -> dict[str, Any]:
-            context.result = result
-            return {"context": context}
+        return await self.delivery.apply_response_hooks(context)
 
-        final = await self.hooks.chain("hostline_response_hook", context.result, feed)
-        if final is not None and not isinstance(final, RunResult):
-            raise TypeError(f"a hostline_response_hook returned {type(final).__name__}; "
-                            "expected RunResult, False or None")
-        return final
+    async def push(self, message: Message | str, *,
+                   to: ResponseTarget | Destination | Iterable[Destination],
+                   identity: Identity | None = None) -> list[int]:
+        """Queue a proactive message; returns the outbox task ids.
+
+        ``to`` is a :class:`Destination`, several, or a :class:`ResponseTarget`
+        resolved for ``identity`` (``all_linked``, ``channel(name)``...).
+        """
+        return await self.delivery.push(message, to=to, identity=identity)
 
     # poison input -------------------------------------------------------------
     async def dead_letter(self, channel: str, kind: str, reason: str, *,
@@ -572,59 +386,6 @@ class Host:
         except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
             log.warning("%s: could not record a dead letter (%s: %s)", channel,
                         type(exc).__name__, exc)
-
-    # delivery ---------------------------------------------------------------
-    async def enqueue_push(self, destination: Destination, message: Message, *,
-                           key: str | None = None) -> int | None:
-        """Commit one delivery to the outbox (idempotent on ``key``)."""
-        payload, partition = push_task(destination, message)
-        return await self.runner.enqueue(PUSH, payload, partition=partition,
-                                         key=key or random_hex())
-
-    async def push(self, message: Message | str, *,
-                   to: ResponseTarget | Destination | Iterable[Destination],
-                   identity: Identity | None = None) -> list[int]:
-        """Queue a proactive message; returns the outbox task ids.
-
-        ``to`` is a :class:`Destination`, several, or a :class:`ResponseTarget`
-        resolved for ``identity`` (``all_linked``, ``channel(name)``...).
-        """
-        msg = Message.assistant(message) if isinstance(message, str) else message
-        if isinstance(to, ResponseTarget):
-            res = await resolve(self, to, identity, None)
-            dests: list[Destination] = list(res.destinations)
-        elif isinstance(to, Destination):
-            dests = [to]
-        else:
-            dests = list(to)
-        run_id = random_hex()
-        ids = []
-        for d in dests:
-            task_id = await self.enqueue_push(d, msg, key=f"{run_id}:{d.channel}:{d.address}")
-            if task_id is not None:
-                ids.append(task_id)
-        return ids
-
-    async def call_push(self, destination: Destination, message: Message, key: str) -> Any:
-        """Ask the owning channel to send now (used by the outbox worker).
-
-        Firstresult with awaiting: channel instances other than
-        ``destination.channel`` are skipped; other plugins may answer.
-        """
-        def other_channel(impl: Any) -> bool:
-            return isinstance(impl.plugin, Channel) and impl.plugin.name != destination.channel
-
-        return await self.hooks.first("hostline_push", skip=other_channel,
-                                      destination=destination, message=message,
-                                      host=self, key=key)
-
-    async def _push_task(self, task: Task) -> None:
-        dest = Destination.from_json(task.payload["destination"])
-        message = Message.from_json(task.payload["message"])
-        receipt = await self.call_push(dest, message, task.key or str(task.id))
-        if receipt is None:
-            raise PermanentDeliveryError(f"no channel answers pushes to {dest.channel!r}")
-        self.metrics["delivered"] += 1
 
     async def singleton(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` in one process at a time among all that share the
@@ -673,7 +434,7 @@ class Host:
     async def authorize(self, channel: str, identity: Identity,
                         request: RunRequest | None = None) -> AuthorizationResult:
         """Decide whether ``identity`` may use ``channel`` (see :mod:`hostline.auth`)."""
-        lists = self._allowlists.get(channel)
+        lists = self.allowlists.get(channel)
         if lists is None:
             lists = await self.collect("hostline_allowlists", channel=channel, host=self)
         spec = self.config.channels.get(channel)
@@ -682,21 +443,9 @@ class Host:
         user, identities = await self.store.linked(identity.key)
         linked = tuple(Identity.from_json(i) for i in identities)
         ctx = AuthorizationContext(channel, identity, user, linked, request)
-        decision = combine([await decide(a, ctx) for a in lists])
-        result: AuthorizationResult
-        if decision is AllowlistDecision.DENY:
-            result = Denied("denied by an allowlist")
-        elif decision is AllowlistDecision.ALLOW:
-            result = Allowed()
-        else:
-            policy = spec.common.allow.policy if spec and spec.common.allow else (
-                "deny" if lists else "allow")
-            if policy == "allow":
-                result = Allowed("channel default")
-            elif user is None and any(isinstance(a, LinkedClaimAllowlist) for a in lists):
-                result = LinkRequired(channels=tuple(self.channels))
-            else:
-                result = Denied("no allowlist allowed")
+        policy = spec.common.allow.policy if spec and spec.common.allow else (
+            "deny" if lists else "allow")
+        result = await authorize(ctx, lists, policy=policy, link_channels=tuple(self.channels))
         if not isinstance(result, Allowed):
             self.metrics[f"denied:{channel}"] += 1
             if telemetry.active is not None:

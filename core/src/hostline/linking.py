@@ -63,9 +63,20 @@ class IdentityLinker(Protocol):
         ...
 
 
+def describe_duration(seconds: float) -> str:
+    """``seconds`` as people say it: "45 seconds", "1 minute", "2 minutes 30 seconds"."""
+    total = max(1, round(seconds))
+    minutes, rest = divmod(total, 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{n} {unit}{'' if n == 1 else 's'}"
+             for n, unit in ((hours, "hour"), (minutes, "minute"), (rest, "second")) if n]
+    return " ".join(parts)
+
+
 @attrs.define
 class OneTimeCodeLinker:
-    """The built-in linker: 8-character codes, 10 minutes, 5 tries per 10 minutes."""
+    """The built-in linker: 8-character codes valid ``ttl`` seconds (``[host.links]
+    code_ttl``, 10 minutes by default), 5 tries per 10 minutes."""
 
     ttl: float = 600.0
     length: int = 8
@@ -80,7 +91,7 @@ class OneTimeCodeLinker:
                                                       "digest": digest}, ttl=self.ttl)
         return LinkChallenge(
             code, time.time() + self.ttl,
-            f"Send /link {code} from your other account within {int(self.ttl // 60)} minutes "
+            f"Send /link {code} from your other account within {describe_duration(self.ttl)} "
             "to link them.")
 
     async def complete(self, host: Host, identity: Identity, code: str) -> LinkResolution:

@@ -24,6 +24,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .config import options_for
 from .errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
@@ -180,13 +181,17 @@ def build_channel(host: Host, instance: str) -> Channel:
                           f"{type(exc).__name__}: {exc}") from None
 
 
-def load_plugin(name: str, options: dict[str, Any] | None = None) -> Any:
+def load_plugin(name: str, options: dict[str, Any] | None = None,
+                source: str | None = None) -> Any:
     """Load an enabled plugin (entry point or import path); a class is
-    instantiated with its ``[plugins.<name>]`` table as keyword arguments."""
+    instantiated with its ``[plugins.<name>]`` table as keyword arguments,
+    checked against its ``Options`` attrs class when it declares one
+    (``source`` names the table in errors: ``"hostline.toml: [plugins.x]"``)."""
     obj, origin = load_entry_point("plugin", name, PLUGINS_GROUP)
     if inspect.isclass(obj):
+        kwargs = options_for(obj, options or {}, source or f"[plugins.{name}]")
         try:
-            obj = obj(**(options or {}))
+            obj = obj(**kwargs)
         except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
             raise PluginError(f"plugin {name!r} ({origin}): failed to start: "
                               f"{type(exc).__name__}: {exc}") from None

@@ -23,7 +23,6 @@ import attrs
 from . import telemetry
 from .errors import DeliveryError
 from .store import Doorbell, Store, Task, owner_id
-from .types import Destination, Message
 
 if TYPE_CHECKING:
     from .config import OutboxConfig
@@ -32,18 +31,7 @@ log = logging.getLogger("hostline.runner")
 
 Handler = Callable[[Task], Awaitable[Any]]
 
-__all__ = ["PUSH", "RetryPolicy", "Runner", "push_task"]
-
-#: The task kind of outbox deliveries.
-PUSH = "push"
-
-
-def push_task(destination: Destination, message: Message) -> tuple[dict[str, Any], str]:
-    """The payload and partition of an outbox delivery (one destination's
-    deliveries go out in order)."""
-    return ({"destination": destination.to_json(), "message": message.to_json()},
-            f"push:{destination.channel}:{destination.address}")
-
+__all__ = ["RetryPolicy", "Runner"]
 
 @attrs.frozen
 class RetryPolicy:

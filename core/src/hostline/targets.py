@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .config import options_for
 from .errors import ConfigError
 from .types import Message, RunRequest, RunResult, RunUpdate, Usage
 
@@ -144,8 +145,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                               f"{type(exc).__name__}: {exc}") from None
         if callable(obj) and getattr(obj, "__hostline_factory__", False):
             # A factory marked so is called with its options (none is fine).
-            obj = _call_factory(obj, options, state_dir, f"{source}: [host.target_options]: "
-                                f"target {spec!r}")
+            obj = _call_factory(obj, options, state_dir, source, f"target {spec!r}")
         return Target(spec, obj)
     ep = entry_points.get(spec)
     if ep is None:
@@ -159,15 +159,17 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                           f"import: {type(exc).__name__}: {exc}") from None
     if factory is echo:
         return Target(spec, echo)
-    return Target(spec, _call_factory(factory, options, state_dir,
-                                      f"{source}: [host.target_options]: target {spec!r} "
-                                      f"(entry point {ep.value})"))
+    return Target(spec, _call_factory(factory, options, state_dir, source,
+                                      f"target {spec!r} (entry point {ep.value})"))
 
 
 def _call_factory(factory: Any, options: Mapping[str, Any], state_dir: Path | None,
-                  what: str) -> Any:
+                  source: str, target: str) -> Any:
+    where = f"{source}: [host.target_options]"
+    what = f"{where}: {target}"
+    checked = options_for(factory, options, where)
     try:
-        return factory(**_factory_kwargs(factory, options, state_dir))
+        return factory(**_factory_kwargs(factory, checked, state_dir))
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - a factory may raise anything

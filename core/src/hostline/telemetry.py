@@ -336,7 +336,7 @@ class Telemetry:
         if what == "queue":
             return int(host.queue_depth)
         if what == "runs":
-            return int(host._active_runs)
+            return int(host.runs.count)
         return int(host.runner.inflight)
 
     def shutdown(self) -> None:

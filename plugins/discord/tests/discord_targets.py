@@ -44,3 +44,15 @@ async def history_echo(request: hostline.RunRequest) -> str:
     """Echoes the input and how many earlier messages the session holds."""
     await asyncio.sleep(float(os.environ.get("DC_TEST_SLOW", "0")))
     return f"{request.text} [history={len(request.history)}]"
+
+
+async def by_input(request: hostline.RunRequest) -> AsyncIterator[str]:
+    """Streams :func:`stream_text` for "stream", :func:`long_text` for "long",
+    else echoes the input."""
+    if request.text == "stream":
+        async for delta in stream_target(request):
+            yield delta
+    elif request.text == "long":
+        yield long_text()
+    else:
+        yield request.text

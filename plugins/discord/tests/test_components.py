@@ -71,4 +71,6 @@ async def test_feedback_buttons_feed_the_hook(hostline_app: Any, fake: FakeDisco
         # A button hostline does not own is acknowledged and left alone.
         other = fake.button("someone-else:thing", message=answer)
         r = await fake.adeliver(client, other)
-        assert r.json() == {"type": 6} and host.queue_depth == 0
+        assert r.json() == {"type": 6}
+        await fake.until(lambda: host.queue_depth == 0)
+        assert fake.messages(interaction_id=other["id"]) == []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from hostline.testing import ServerProcess
 from hostline_discord import render_chunks
 from hostline_discord.testing import FakeDiscordAPI
 
@@ -11,14 +14,34 @@ from .conftest import dc_config, env
 from .discord_targets import long_text, stream_text
 
 
-def test_streamed_answer_edits_in_order(hostline_server: Any, fake: FakeDiscordAPI) -> None:
-    config = dc_config(fake, host={"target": "discord_targets:stream_target"})
-    server = hostline_server(config, env=env())
-    interaction = fake.command("ask", text="go", guild_id="7001", channel_id="7002")
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: Any) -> Any:
+    """One fake and one server for the answering tests (they do not share state)."""
+    with FakeDiscordAPI() as fake:
+        config = dc_config(fake, host={"target": "discord_targets:by_input"})
+        directory = tmp_path_factory.mktemp("discord-server")
+        path = directory / "hostline.toml"
+        path.write_text(config.replace("[host]\n", f'[host]\nstate_dir = '
+                                       f'"{(directory / "state").as_posix()}"\n', 1))
+        server = ServerProcess(path, env=env()).start()
+        try:
+            yield fake, server
+        finally:
+            server.stop()
+
+
+def patches(fake: FakeDiscordAPI, interaction: dict[str, Any]) -> list[Any]:
+    return [c for c in fake.calls("PATCH") if interaction["token"] in c.path]
+
+
+def test_streamed_answer_edits_in_order(shared: Any) -> None:
+    fake, server = shared
+    interaction = fake.command("ask", text="stream", guild_id="7001", channel_id="7002")
     r = fake.deliver(server.url, interaction)
     assert r.status_code == 200 and r.json()["type"] == 5
     final = stream_text()
     fake.wait_for(lambda: fake.texts(interaction_id=interaction["id"]) == [final], timeout=20)
+    fake.wait_for(lambda: fake.messages(interaction_id=interaction["id"])[0].components)
     original = fake.messages(interaction_id=interaction["id"])[0]
     assert len(original.edits) >= 3
     # Every edit extends the previous one: the answer grows in order.
@@ -29,11 +52,9 @@ def test_streamed_answer_edits_in_order(hostline_server: Any, fake: FakeDiscordA
     assert fake.rate_violations == []
 
 
-def test_long_answer_is_original_plus_followups(hostline_server: Any,
-                                               fake: FakeDiscordAPI) -> None:
-    config = dc_config(fake, host={"target": "discord_targets:long_target"}, stream=False)
-    server = hostline_server(config, env=env())
-    interaction = fake.command("ask", text="long please")
+def test_long_answer_is_original_plus_followups(shared: Any) -> None:
+    fake, server = shared
+    interaction = fake.command("ask", text="long")
     fake.deliver(server.url, interaction)
     expected = render_chunks(long_text())
     assert len(expected) >= 3
@@ -49,18 +70,17 @@ def test_long_answer_is_original_plus_followups(hostline_server: Any,
     assert "".join(long_text().split()) in "".join("".join(m.content for m in messages).split())
 
 
-def test_429_is_waited_out(hostline_server: Any, fake: FakeDiscordAPI) -> None:
-    config = dc_config(fake, stream=False)
-    server = hostline_server(config, env=env())
+def test_429_is_waited_out(shared: Any) -> None:
+    fake, server = shared
     fake.fail("PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original", 429,
               retry_after=1.0)
     interaction = fake.command("ask", text="patience")
     fake.deliver(server.url, interaction)
     fake.wait_for(lambda: fake.texts(interaction_id=interaction["id"]) == ["patience"],
                   timeout=20)
-    patches = fake.calls("PATCH")
-    assert [c.status for c in patches] == [429, 200]
-    assert patches[1].at - patches[0].at >= 0.95
+    calls = patches(fake, interaction)
+    assert calls[0].status == 429 and calls[1].status == 200
+    assert calls[1].at - calls[0].at >= 0.95
     assert fake.rate_violations == []
 
 
@@ -75,10 +95,22 @@ def test_restarts_register_once_push_to_user_and_survive_sigkill(
     fake.wait_for(lambda: fake.texts(interaction_id=first["id"]) == ["one [history=0]"])
     assert fake.deliver(server.url, first).json()["type"] == 5  # a retried delivery: deduped
 
+    # Restart; then a SIGKILL between the ack and the answer: answered after the restart.
+    server.env["DC_TEST_SLOW"] = "2"
     server.restart()
     assert len(fake.calls("PUT /applications")) == 1  # unchanged: not written again
     assert len(fake.calls("GET /applications")) == 2
-    # A push to the user by id opens a DM channel after the restart.
+    second = fake.command("ask", text="two", user_id="4100")
+    assert fake.deliver(server.url, second).json()["type"] == 5
+    server.kill()
+    assert fake.texts(interaction_id=second["id"]) == []
+    server.env["DC_TEST_SLOW"] = "0"
+    server.start()
+    fake.wait_for(lambda: fake.texts(interaction_id=second["id"]) == ["two [history=2]"],
+                  timeout=20)
+    assert len(fake.calls("PUT /applications")) == 1
+
+    # A push to the user by id opens a DM channel after the restarts.
     import subprocess
     import sys
 
@@ -89,16 +121,4 @@ def test_restarts_register_once_push_to_user_and_survive_sigkill(
     assert out.returncode == 0, out.stderr
     fake.wait_for(lambda: fake.dm_channel_of("4100") and
                   fake.texts(fake.dm_channel_of("4100")) == ["report ready"], timeout=20)
-
-    # SIGKILL between the ack and the answer: answered after the restart.
-    server.env["DC_TEST_SLOW"] = "2"
-    server.restart()
-    second = fake.command("ask", text="two", user_id="4100")
-    assert fake.deliver(server.url, second).json()["type"] == 5
-    server.kill()
-    assert fake.texts(interaction_id=second["id"]) == []
-    server.env["DC_TEST_SLOW"] = "0"
-    server.start()
-    fake.wait_for(lambda: fake.texts(interaction_id=second["id"]) == ["two [history=2]"],
-                  timeout=20)
     assert fake.token not in server.output()

@@ -18,3 +18,12 @@ async def test_unparseable_activity_is_acked_and_dead_lettered(bf, teams_toml, h
         # A good activity still goes through.
         assert (await bf.post(client, bf.message("fine"))).status_code == 202
         await bf.connector.wait_for(1, text="fine", timeout=20)
+
+
+async def test_a_reply_with_a_lone_surrogate_is_still_sent(bf, teams_toml, hostline_app):
+    async def target(request):
+        return "odd \ud800 reply"
+
+    async with hostline_app(teams_toml(), target=target) as (_host, client):
+        assert (await bf.post(client, bf.message("hi"))).status_code == 202
+        await bf.connector.wait_for(1, text="odd \ufffd reply", timeout=20)

@@ -240,3 +240,16 @@ async def test_a_poison_update_naming_a_chat_gets_the_error_reply(
         await fake.until(lambda: fake.texts(77))
         assert fake.texts(77) == ["Sorry, something went wrong. Please try again."]
         assert host.metrics["dead_letters:telegram"] == 1
+
+
+async def test_a_reply_with_a_lone_surrogate_is_still_sent(hostline_app: Any,
+                                                          fake: FakeBotAPI) -> None:
+    async def target(request: hostline.RunRequest) -> str:
+        return "odd \ud800 reply"
+
+    async with hostline_app(tg_config(fake, stream=False), target=target) as (_host, client):
+        r = await client.post("/telegram/webhook", json=message("hi", chat_id=78),
+                              headers=HEADERS)
+        assert r.status_code == 200
+        await fake.until(lambda: fake.texts(78))
+        assert fake.texts(78) == ["odd \ufffd reply"]

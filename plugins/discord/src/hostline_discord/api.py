@@ -128,8 +128,7 @@ class DiscordAPI:
         :attr:`max_wait`), raises :class:`DiscordError` otherwise.
         """
         budget = self.max_wait if max_wait is None else max_wait
-        body = b"" if payload is None else json.dumps(
-            payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = b"" if payload is None else hostline.encode_json_bytes(payload)
         headers = list(self._hook_headers if route.is_webhook else self._bot_headers)
         if payload is not None:
             headers.append(("content-type", "application/json"))

@@ -32,6 +32,7 @@ from .api import DiscordAPI, DiscordError, DiscordPermanentError, DiscordRetryab
 from .commands import ARG_OPTIONS, command_payloads, register_commands
 from .config import DiscordConfig
 from .format import escape_markdown, render_chunks, split_message
+from .gateway import DEFAULT_INTENTS, MESSAGE_CONTENT, GatewayClient, GatewayFatal, hold_lock
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -47,6 +48,7 @@ from .interactions import (
     identity_of,
     parse,
 )
+from .messages import GatewayMessage, parse_message
 from .ratelimit import Route
 from .replies import Where, dm_channel, send_item
 from .signature import InteractionVerifier
@@ -85,6 +87,9 @@ class DiscordChannel(hostline.Channel):
         self.bot_user: dict[str, Any] = {}
         self.kind_interaction = f"{name}:interaction"
         self.kind_reply = f"{name}:reply"
+        self.kind_message = f"{name}:message"
+        self.gateway: GatewayClient | None = None
+        self._gateway_task: asyncio.Task[None] | None = None
 
     @property
     def api(self) -> DiscordAPI:
@@ -107,7 +112,8 @@ class DiscordChannel(hostline.Channel):
     @hostline.hookimpl
     def hostline_task_handlers(self, host: hostline.Host) -> dict[str, Any]:
         """Runner handlers: interactions and durable replies."""
-        return {self.kind_interaction: self.handle_interaction, self.kind_reply: self.handle_reply}
+        return {self.kind_interaction: self.handle_interaction, self.kind_reply: self.handle_reply,
+                self.kind_message: self.handle_message}
 
     @hostline.hookimpl
     async def hostline_push(self, destination: Destination, message: Message,
@@ -144,9 +150,17 @@ class DiscordChannel(hostline.Channel):
             self.bot_user = me if isinstance(me, dict) else {}
             if self.host.role != "runner" and cfg.register_commands:
                 await self._register()
+            if self.host.role != "runner" and cfg.gateway:
+                self._gateway_task = asyncio.create_task(
+                    self._hold_gateway(), name=f"hostline-discord-gateway-{self.name}")
             log.info("discord channel %r: bot %s", self.name, self.bot_user.get("username"))
             yield
         finally:
+            if self._gateway_task is not None:
+                self._gateway_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._gateway_task
+                self._gateway_task = None
             await self.api.aclose()
             self._api = None
 
@@ -158,6 +172,96 @@ class DiscordChannel(hostline.Channel):
             await register_commands(self.api, self.config.app_id, self.config.guild, payloads)
         except DiscordError as exc:
             log.warning("discord channel %r: registering commands failed: %s", self.name, exc)
+
+    # gateway ----------------------------------------------------------------
+    async def _hold_gateway(self) -> None:
+        """Wait to be the one process of this state dir holding the connection, then hold it."""
+        cfg = self.config
+        lock = self.host.config.state_dir / f"discord-gateway-{self.name}.lock"
+        async with hold_lock(lock, retry=cfg.gateway_lock_retry):
+            self.gateway = GatewayClient(
+                cfg.bot_token.reveal(), gateway_url=self._gateway_url,
+                intents=DEFAULT_INTENTS | (MESSAGE_CONTENT if cfg.message_content_intent else 0),
+                on_dispatch=self._on_dispatch)
+            try:
+                await self.gateway.run()
+            except GatewayFatal as exc:
+                log.error("discord channel %r: %s (check bot_token and intents)", self.name,
+                          exc)
+
+    async def _gateway_url(self) -> str:
+        answer = await self.api.request(Route("GET", "/gateway/bot"))
+        url = answer.get("url") if isinstance(answer, dict) else None
+        if not isinstance(url, str):
+            raise ValueError("no url in GET /gateway/bot")
+        return url
+
+    async def _on_dispatch(self, event: str, data: dict[str, Any]) -> None:
+        if event != "MESSAGE_CREATE":
+            return
+        message = parse_message(data, self.bot_user.get("id"))
+        if message is None:
+            return
+        await self.host.runner.enqueue(
+            self.kind_message, {"message": attrs.asdict(message)},
+            partition=f"{self.name}:{self._message_scope(message)}",
+            key=f"{self.name}:message:{message.id}", remember=self.config.dedupe_ttl)
+
+    def _message_scope(self, message: GatewayMessage) -> str:
+        mode = self.config.session_scope
+        chat = f"chat:{message.channel_id}" if message.guild_id else f"chat:dm:{message.user_id}"
+        if mode == "per_user":
+            return f"user:{message.user_id}"
+        return chat if mode == "per_chat" else f"{chat}:user:{message.user_id}"
+
+    async def handle_message(self, task: Task) -> None:
+        """Runner handler: a DM or a mention received over the Gateway."""
+        try:
+            message = GatewayMessage(**task.payload["message"])
+        except (KeyError, TypeError):
+            log.warning("discord channel %r: dropping a malformed message task %s", self.name,
+                        task.id)
+            return
+        author = message.author
+        claims = {k: v for k, v in (("username", author.get("username")),
+                                    ("guild_id", message.guild_id)) if v}
+        identity = Identity(self.name, message.user_id,
+                            author.get("global_name") or author.get("username"), claims)
+        scope = self._message_scope(message)
+        where = Where(message.channel_id, message.user_id)
+        key = f"{self.name}:message:{message.id}"
+        reply = await self.host.dispatch_command(message.text, channel=self.name, scope=scope,
+                                                 identity=identity)
+        if reply is not None:
+            await self._deliver(where, self._channel(self._plain(reply)), key=key,
+                                in_task=False)
+            return
+        destination = Destination(self.name, message.channel_id if message.guild_id else
+                                  f"user:{message.user_id}", identity.key,
+                                  message.guild_id is not None,
+                                  {"guild_id": message.guild_id} if message.guild_id else {})
+        try:
+            turn = await self.host.begin_turn(channel=self.name, scope=scope,
+                                              input=[Message.user(message.text)],
+                                              identity=identity, destination=destination)
+        except hostline.Reject as exc:
+            await self._deliver(where, self._channel(self._plain(exc.reply or "Not allowed.")),
+                                key=key, in_task=False)
+            return
+        try:
+            await turn.run()
+        except Exception:
+            log.exception("discord channel %r: target failed on message %s", self.name,
+                          message.id)
+            items = self._plain(self.config.error_reply or "…")
+        else:
+            chunks = self._chunks(turn.reply) if turn.reply is not None else []
+            items = self._answer(chunks, turn.run_id) if chunks else []
+        await self._deliver(where, self._channel(items), key=key, in_task=False)
+
+    @staticmethod
+    def _channel(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**item, "op": "channel"} for item in items]
 
     # inbound ----------------------------------------------------------------
     async def interactions(self, request: Request) -> Response:

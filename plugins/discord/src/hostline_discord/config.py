@@ -76,6 +76,12 @@ class DiscordConfig:
     dedupe_ttl: float = 24 * 3600.0
     #: ``Retry-After`` of the 503 answered to Discord when the host is overloaded.
     overload_retry_after: int = 5
+    #: Also receive DMs and mentions over the Gateway (needs ``hostline-discord[gateway]``).
+    gateway: bool = False
+    #: Ask for the privileged MESSAGE_CONTENT intent (guild messages without a mention).
+    message_content_intent: bool = False
+    #: Seconds between tries of a process waiting to hold the Gateway connection.
+    gateway_lock_retry: float = 5.0
     #: Sent when the target fails (empty: send nothing).
     error_reply: str = "Sorry, something went wrong. Please try again."
 
@@ -92,9 +98,15 @@ class DiscordConfig:
         if not re.match(r"https?://", self.api_base):
             raise ValueError("key 'api_base': expected an http(s) URL")
         for key in ("stream_edit_interval", "connect_timeout", "read_timeout", "pool_timeout",
-                    "global_rate_limit", "max_timestamp_skew"):
+                    "global_rate_limit", "max_timestamp_skew", "gateway_lock_retry"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key '{key}': must be positive")
+        if self.gateway:
+            try:
+                import websockets  # noqa: F401
+            except ImportError:
+                raise ValueError("key 'gateway': needs the websockets package "
+                                 "(pip install 'hostline-discord[gateway]')") from None
         if not 0 <= self.token_margin < 900:
             raise ValueError("key 'token_margin': must be between 0 and 900 seconds")
         if self.max_rate_limit_wait < 0:

@@ -44,11 +44,13 @@ from nacl.signing import SigningKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from ._fake_gateway import FakeGateway
 from .interactions import DISCORD_EPOCH_MS, EPHEMERAL, TOKEN_LIFETIME
 
-__all__ = ["Call", "FakeDiscordAPI", "FakeMessage", "InteractionSigner", "RateViolation"]
+__all__ = ["APP_ID", "BOT_ID", "Call", "FakeDiscordAPI", "FakeMessage", "InteractionSigner",
+           "RateViolation"]
 
 T = TypeVar("T")
 
@@ -179,6 +181,9 @@ class FakeDiscordAPI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        #: The Gateway (``GET /gateway/bot`` points clients at it).
+        self.gateway = FakeGateway(token, self._bot_json(),
+                                   lambda: f"ws://127.0.0.1:{self.port}/gateway")
 
     def __repr__(self) -> str:
         return f"<FakeDiscordAPI {self.url}>"
@@ -252,6 +257,7 @@ class FakeDiscordAPI:
 
         loop = asyncio.new_event_loop()
         self._loop = loop
+        self.gateway.loop = loop
         self._stop = asyncio.Event()
         config = Config()
         config.bind = [f"127.0.0.1:{self.port}"]
@@ -270,6 +276,9 @@ class FakeDiscordAPI:
         base = "/api/v10"
         routes = [
             Route(base + "/users/@me", self._me, methods=["GET"]),
+            Route(base + "/gateway/bot", self._gateway_bot, methods=["GET"]),
+            WebSocketRoute("/gateway", self.gateway.endpoint),
+            WebSocketRoute("/gateway/", self.gateway.endpoint),
             Route(base + "/users/@me/channels", self._open_dm, methods=["POST"]),
             Route(base + "/applications/{app}/commands", self._commands_route,
                   methods=["GET", "PUT"]),
@@ -632,14 +641,45 @@ class FakeDiscordAPI:
                 "components": m.components, "flags": m.flags, "type": 0,
                 "author": {"id": BOT_ID, "username": "hostline-test", "bot": True}}
 
+    @staticmethod
+    def _bot_json() -> dict[str, Any]:
+        return {"id": BOT_ID, "username": "hostline-test", "global_name": None, "bot": True,
+                "discriminator": "0"}
+
     async def _me(self, request: Request) -> Response:
         body, refused, route = await self._guard(request, "/users/@me", "", bot=True)
         if refused is not None:
             self._record(request, route, body, refused.status_code)
             return refused
+        return self._answer(request, route, body, 200, self._bot_json(), "/users/@me", "")
+
+    async def _gateway_bot(self, request: Request) -> Response:
+        body, refused, route = await self._guard(request, "/gateway/bot", "", bot=True)
+        if refused is not None:
+            self._record(request, route, body, refused.status_code)
+            return refused
         return self._answer(request, route, body, 200, {
-            "id": BOT_ID, "username": "hostline-test", "global_name": None, "bot": True,
-            "discriminator": "0"}, "/users/@me", "")
+            "url": f"ws://127.0.0.1:{self.port}/gateway", "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
+                                    "max_concurrency": 1}}, "/gateway/bot", "")
+
+    def message_create(self, text: str, *, user_id: str = "4001", channel_id: str = "5001",
+                       guild_id: str | None = None, mention: bool = False,
+                       username: str = "ann", global_name: str | None = "Ann Lee",
+                       bot: bool = False) -> dict[str, Any]:
+        """A ``MESSAGE_CREATE`` payload (a DM without ``guild_id``); ``mention`` puts
+        ``<@bot>`` in front of the text as Discord does."""
+        with self._lock:
+            self._channels.add(channel_id)
+        data: dict[str, Any] = {
+            "id": self._snowflake(), "channel_id": channel_id, "type": 0,
+            "content": f"<@{BOT_ID}> {text}" if mention else text,
+            "author": {"id": user_id, "username": username, "global_name": global_name,
+                       **({"bot": True} if bot else {})},
+            "mentions": [self._bot_json()] if mention else [], "timestamp": "2026-01-01"}
+        if guild_id:
+            data["guild_id"] = guild_id
+        return data
 
     async def _open_dm(self, request: Request) -> Response:
         template = "/users/@me/channels"

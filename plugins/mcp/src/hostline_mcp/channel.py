@@ -36,9 +36,7 @@ from hostline import (
     Identity,
     IsolationKeys,
     Message,
-    OAuthResourceServer,
     Reject,
-    check_open_channel,
     error_response,
     hookimpl,
 )
@@ -77,18 +75,9 @@ class MCPChannel(Channel):
     def __init__(self, name: str, config: MCPConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self.config: MCPConfig = config
-        oauth = None
-        if config.oauth_issuer and config.oauth_audience and config.jwks_url:
-            oauth = OAuthResourceServer(issuer=config.oauth_issuer,
-                                        audience=config.oauth_audience,
-                                        jwks_url=config.jwks_url,
-                                        required_scopes=config.required_scopes)
-        self.oauth = oauth
-        self.auth = BearerAuth(name, config.api_keys, oauth,
-                               allow_unauthenticated=config.allow_unauthenticated)
-        check_open_channel(host.config.source, name, host.config.host.bind,
-                           has_auth=self.auth.configured,
-                           allow_unauthenticated=config.allow_unauthenticated)
+        self.auth = BearerAuth.for_channel(name, config, source=host.config.source,
+                                           bind=host.config.host.bind)
+        self.oauth = self.auth.oauth
         self.server: Server[Any] = Server(
             config.server_name or host.target.name, version=_VERSION,
             instructions=config.tool_description,

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -25,18 +24,16 @@ import hostline
 from hostline import (
     DeliveryReceipt,
     Destination,
-    Feedback,
-    Identity,
     Message,
     RunResult,
     Task,
     TextPart,
 )
 
-from . import oauth
-from .api import SlackAPI, SlackError, SlackPermanentError, SlackRetryableError
+from . import assistant, interactive, oauth, people
+from .api import SlackAPI, SlackError, SlackPermanentError
 from .config import SlackConfig
-from .delivery import ANSWERS_NS, FEEDBACK_ACTION, Poster, Where
+from .delivery import FEEDBACK_ACTION, Poster, Where
 from .errors import FileTooLarge
 from .events import d, files_of, partition_of, s, skip_at_ack, slack_id, strip_mentions
 from .installations import Installations
@@ -47,11 +44,8 @@ log = logging.getLogger("hostline.slack")
 
 __all__ = ["SlackChannel"]
 
-USERS_NS = "slack-users"
 THREADS_NS = "slack-threads"
-ASSISTANT_NS = "slack-assistant"
 SEEN_NS = "slack-seen"
-DM_NS = "slack-dm"
 
 
 class SlackChannel(hostline.Channel):
@@ -133,7 +127,7 @@ class SlackChannel(hostline.Channel):
                 f"slack push to {destination.address}: no team_id in the reference")
         channel = destination.address
         if channel[:1] in ("U", "W"):
-            channel = await self._open_dm(team, channel)
+            channel = await people.open_dm(self, team, channel)
         thread = s(destination.reference.get("thread_ts")) or None
         where = Where(team, channel, thread)
         ids = await self.poster.deliver(where, self.poster.result_items(RunResult((message,))),
@@ -205,18 +199,6 @@ class SlackChannel(hostline.Channel):
                 if exc.error == "token_revoked":
                     await self.installations.delete(team)
             raise
-
-    async def _open_dm(self, team: str, user: str) -> str:
-        key = f"{self.name}:{team}:{user}"
-        known = await self.host.store.kv_get(DM_NS, key)
-        if isinstance(known, str) and known:
-            return known
-        answer = await self.call(team, "conversations.open", {"users": user})
-        channel = slack_id(d(answer.get("channel")).get("id"))
-        if not channel:
-            raise SlackPermanentError("conversations.open", "no channel in the answer")
-        await self.host.store.kv_put(DM_NS, key, channel)
-        return channel
 
     async def download(self, file_id: str, *, max_bytes: int | None = None) -> bytes:
         """Fetch an incoming file's bytes (``files.info``, then its private URL).
@@ -370,7 +352,7 @@ class SlackChannel(hostline.Channel):
             await self._on_message(team, event, s(payload.get("bot_user")) or None,
                                    s(payload.get("event_id")))
         elif kind == "assistant_thread_started":
-            await self._on_thread_started(team, event)
+            await assistant.thread_started(self, team, event)
         elif kind in ("app_uninstalled", "tokens_revoked"):
             await self._on_revoked(team, event)
 
@@ -379,54 +361,6 @@ class SlackChannel(hostline.Channel):
             return  # only user tokens were revoked
         if self.config.oauth and await self.installations.delete(team):
             log.info("slack channel %r: uninstalled from workspace %s", self.name, team)
-
-    async def _on_thread_started(self, team: str, event: dict[str, Any]) -> None:
-        thread = d(event.get("assistant_thread"))
-        channel, ts = slack_id(thread.get("channel_id")), slack_id(thread.get("thread_ts"))
-        if not channel or not ts:
-            return
-        await self.host.store.kv_put(ASSISTANT_NS, f"{self.name}:{team}:{channel}:{ts}",
-                                     {"user": s(thread.get("user_id")),
-                                      "context": d(thread.get("context"))},
-                                     ttl=self.config.dedupe_ttl * 15)
-        prompts = self.config.suggested_prompts
-        if prompts:
-            with contextlib.suppress(SlackError):
-                await self.call(team, "assistant.threads.setSuggestedPrompts", {
-                    "channel_id": channel, "thread_ts": ts, "title": self.config.prompts_title,
-                    "prompts": [{"title": p[:75], "message": p} for p in prompts]})
-
-    async def _identity(self, team: str, user: str, event: dict[str, Any]) -> Identity:
-        cfg = self.config
-        claims: dict[str, Any] = {"team_id": team}
-        name: str | None = None
-        profile = d(event.get("user_profile"))
-        if profile:
-            name = s(profile.get("display_name")) or s(profile.get("real_name")) or None
-        if cfg.lookup_users and (name is None or cfg.email_claim):
-            info = await self._user_info(team, user)
-            name = name or info.get("name") or None
-            if cfg.email_claim and info.get("email"):
-                claims["email"] = info["email"]
-        return Identity(self.name, f"{team}:{user}", name, claims)
-
-    async def _user_info(self, team: str, user: str) -> dict[str, str]:
-        key = f"{self.name}:{team}:{user}"
-        store = self.host.store
-        cached = await store.kv_get(USERS_NS, key)
-        if isinstance(cached, dict):
-            return {k: v for k, v in cached.items() if isinstance(v, str)}
-        try:
-            answer = await self.call(team, "users.info", {"user": user})
-        except SlackError as exc:
-            log.debug("slack channel %r: users.info failed: %s", self.name, exc.error)
-            return {}
-        u = d(answer.get("user"))
-        p = d(u.get("profile"))
-        info = {"name": s(p.get("display_name")) or s(p.get("real_name")) or s(u.get("real_name"))
-                or s(u.get("name")), "email": s(p.get("email"))}
-        await store.kv_put(USERS_NS, key, info, ttl=self.config.user_cache_ttl)
-        return info
 
     async def _addressed(self, team: str, channel: str, event: dict[str, Any],
                          bot_user: str | None) -> bool:
@@ -468,7 +402,7 @@ class SlackChannel(hostline.Channel):
         scope = f"{team}:{channel}:{thread}" if thread else f"{team}:{channel}"
         where = Where(team, channel, thread, user)
         key = f"{self.name}:{team}:{ts}"
-        identity = await self._identity(team, user, event)
+        identity = await people.identity(self, team, user, event)
         if text.startswith("/"):
             reply = await self.host.dispatch_command(text, channel=self.name, scope=scope,
                                                      identity=identity)
@@ -493,30 +427,15 @@ class SlackChannel(hostline.Channel):
                                           in_task=False)
             return
         await self.poster.note_thread(where)
-        assistant = is_dm and thread is not None and await self.host.store.kv_get(
-            ASSISTANT_NS, f"{self.name}:{team}:{channel}:{thread}") is not None
-        if assistant:
-            await self._assistant_start(where, text, first=len(turn.request.history) == 0)
+        in_assistant = is_dm and thread is not None and await self.host.store.kv_get(
+            assistant.NS, f"{self.name}:{team}:{channel}:{thread}") is not None
+        if in_assistant:
+            await assistant.thinking(self, where, text, first=len(turn.request.history) == 0)
         try:
             await self._answer(turn, where, key)
         finally:
-            if assistant:
-                with contextlib.suppress(SlackError):
-                    await self.call(team, "assistant.threads.setStatus",
-                                    {"channel_id": channel, "thread_ts": thread, "status": ""})
-
-    async def _assistant_start(self, where: Where, text: str, *, first: bool) -> None:
-        """Show "is thinking..." and, on a thread's first message, title it."""
-        cfg = self.config
-        with contextlib.suppress(SlackError):
-            await self.call(where.team, "assistant.threads.setStatus", {
-                "channel_id": where.channel, "thread_ts": where.thread_ts,
-                "status": cfg.thinking_status})
-        if first and cfg.set_thread_title and text:
-            title = " ".join(text.split())[:60]
-            with contextlib.suppress(SlackError):
-                await self.call(where.team, "assistant.threads.setTitle", {
-                    "channel_id": where.channel, "thread_ts": where.thread_ts, "title": title})
+            if in_assistant:
+                await assistant.clear(self, where)
 
     async def _answer(self, turn: hostline.Turn, where: Where, key: str) -> None:
         if self.config.stream and self.host.target.can_stream:
@@ -536,69 +455,11 @@ class SlackChannel(hostline.Channel):
 
     async def handle_command(self, task: Task) -> None:
         """Runner handler: a slash command; the reply goes back through ``response_url``."""
-        form = {k: v for k, v in d(task.payload.get("form")).items() if isinstance(v, str)}
-        team, user, channel = form["team_id"], form["user_id"], form["channel_id"]
-        name = form["command"].lstrip("/").lower()
-        args = form.get("text", "").strip()
-        known = await self.host.commands()
-        if name in known:
-            text = f"/{name} {args}".strip()
-        elif args.split(maxsplit=1)[:1] and args.split(maxsplit=1)[0].lower().lstrip("/") \
-                in known:
-            text = "/" + args.lstrip("/")
-        else:
-            names = ", ".join(f"/{n}" for n in sorted(known))
-            await self._respond(form, f"Unknown command. Try: {names}")
-            return
-        identity = Identity(self.name, f"{team}:{user}", form.get("user_name") or None,
-                            {"team_id": team})
-        reply = await self.host.dispatch_command(text, channel=self.name,
-                                                 scope=f"{team}:{channel}", identity=identity)
-        await self._respond(form, reply or "Done.")
-
-    async def _respond(self, form: dict[str, str], text: str) -> None:
-        url = form.get("response_url", "")
-        team, channel = form["team_id"], form["channel_id"]
-        if url.startswith(("https://", "http://")):
-            try:
-                resp = await self.api.client.post(url, json={"response_type": "ephemeral",
-                                                             "text": text})
-            except Exception as exc:  # noqa: BLE001 - the network decides; retried by the task
-                raise SlackRetryableError("response_url", type(exc).__name__) from None
-            if resp.status_code >= 500 or resp.status_code == 429:
-                raise SlackRetryableError("response_url", f"HTTP {resp.status_code}")
-            if resp.status_code < 400:
-                return
-        await self.call(team, "chat.postEphemeral", {"channel": channel, "user": form["user_id"],
-                                                     "text": text}, channel=channel)
+        await interactive.run_command(self, task)
 
     async def handle_interaction(self, task: Task) -> None:
         """Runner handler: a feedback click, handed to ``hostline_feedback``."""
-        payload = task.payload
-        team = s(payload.get("team"))
-        user = d(payload.get("user"))
-        container = d(payload.get("container"))
-        channel = slack_id(container.get("channel_id")) or slack_id(
-            d(payload.get("channel")).get("id"))
-        ts = slack_id(container.get("message_ts"))
-        for action in payload.get("actions") or ():
-            value = s(d(action).get("value")) or s(d(d(action).get("selected_option"))
-                                                   .get("value"))
-            rating: Literal["positive", "negative"] = \
-                "positive" if value in ("positive", "good", "up") else "negative"
-            known = await self.host.store.kv_get(ANSWERS_NS, f"{self.name}:{channel}:{ts}")
-            answer = d(known)
-            uid = slack_id(user.get("id"))
-            identity = Identity(self.name, f"{team}:{uid}", s(user.get("name")) or None,
-                                {"team_id": team}) if uid else None
-            await self.host.feedback(Feedback(
-                self.name, rating, answer=s(answer.get("answer")), message_id=ts,
-                identity=identity, scope=s(answer.get("scope")) or None,
-                run_id=s(answer.get("run_id")) or None,
-                extra={"team_id": team, "channel_id": channel,
-                       "thread_ts": slack_id(container.get("thread_ts")) or None,
-                       "action_ts": s(d(action).get("action_ts")) or None},
-                at=time.time()))
+        await interactive.record_feedback(self, task)
 
     # outbound ---------------------------------------------------------------
     async def enqueue_reply(self, where: Where, items: list[dict[str, Any]], key: str,

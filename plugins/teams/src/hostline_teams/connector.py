@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from hostline import PermanentDeliveryError, RetryableDeliveryError, Store
+from hostline import PermanentDeliveryError, RetryableDeliveryError, Store, encode_json_bytes
 
 from .activities import normalize_service_url
 from .auth import TokenProvider, parse_retry_after
@@ -109,7 +109,9 @@ class Connector:
             token = await self.tokens.token()
             try:
                 response = await self.client.post(
-                    url, json=activity, headers={"Authorization": f"Bearer {token}"})
+                    url, content=encode_json_bytes(activity),  # never raises on a surrogate
+                    headers={"Authorization": f"Bearer {token}",
+                             "Content-Type": "application/json"})
             except httpx.PoolTimeout:
                 raise RetryableDeliveryError(f"{what}: connection pool exhausted") from None
             except httpx.TimeoutException as exc:

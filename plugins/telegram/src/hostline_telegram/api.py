@@ -11,7 +11,6 @@ unknown chat is permanent.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -171,15 +170,15 @@ class BotAPI:
             pool=self.timeout.pool).as_dict()
         try:
             if files:
-                data = {k: v if isinstance(v, str) else json.dumps(v)
+                data = {k: v if isinstance(v, str) else hostline.encode_json(v)
                         for k, v in (params or {}).items() if v is not None}
                 resp = await self.client.post(url, data=data, files=dict(files),
                                               timeout=httpx.Timeout(**timeouts))
             else:
                 # A prepared request straight to the transport: no per-call URL and
                 # header merging, no redirects or auth to handle for a JSON POST.
-                body = json.dumps({k: v for k, v in (params or {}).items() if v is not None},
-                                  ensure_ascii=False, separators=(",", ":")).encode()
+                body = hostline.encode_json_bytes(
+                    {k: v for k, v in (params or {}).items() if v is not None})
                 request = httpx.Request("POST", url, headers=self._headers, content=body,
                                         extensions={"timeout": timeouts})
                 resp = await self._transport.handle_async_request(request)

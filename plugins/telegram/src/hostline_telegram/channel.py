@@ -316,8 +316,8 @@ class TelegramChannel(hostline.Channel):
         chat = _chat_of(update) if isinstance(update, dict) else None
         if isinstance(chat, int) and not isinstance(chat, bool):
             try:
-                await self.host.enqueue_push(Destination(self.name, str(chat)),
-                                             Message.assistant(self.config.error_reply))
+                await self.host.delivery.enqueue(Destination(self.name, str(chat)),
+                                                 Message.assistant(self.config.error_reply))
             except Exception as exc:  # noqa: BLE001 - the ack must not depend on it
                 log.warning("telegram channel %r: could not queue the error reply (%s)",
                             self.name, type(exc).__name__)

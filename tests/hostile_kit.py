@@ -72,7 +72,7 @@ class ChannelUnderTest:
 # channels ---------------------------------------------------------------------
 def _sse_events(text: str) -> list[tuple[str | None, str]]:
     out = []
-    for frame in text.split("\n\n"):
+    for frame in text.replace("\r\n", "\n").split("\n\n"):
         kind = None
         data = []
         for line in frame.splitlines():
@@ -253,6 +253,72 @@ def slack(stack: contextlib.ExitStack) -> ChannelUnderTest:
         extra={"fake": fake})
 
 
+def _last_json(text: str) -> Any:
+    events = _sse_events(text)
+    try:
+        return json.loads(events[-1][1]) if events else None
+    except ValueError:
+        return None
+
+
+def _mcp_ended(text: str) -> bool:
+    """A JSON-RPC stream ends with the response to the request (result or error)."""
+    last = _last_json(text)
+    return isinstance(last, dict) and ("result" in last or "error" in last)
+
+
+def mcp(stack: contextlib.ExitStack) -> ChannelUnderTest:
+    """The MCP tool over Streamable HTTP (stateless: every call stands alone)."""
+    def auth(method: str, path: str, body: bytes) -> Headers:
+        return {"authorization": f"Bearer {API_KEY}",
+                "accept": "application/json, text/event-stream",
+                "mcp-protocol-version": "2025-06-18"}
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "fuzz", "version": "1"}}}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "ask", "arguments": {"input": "hello"}}}
+    return ChannelUnderTest(
+        "mcp", f'[channels.mcp]\napi_keys = ["{API_KEY}"]\nstateless = true\n', auth,
+        [Route("POST", "/mcp/", lambda: dict(init)), Route("POST", "/mcp/", lambda: dict(call)),
+         Route("POST", "/mcp/", lambda: {"jsonrpc": "2.0", "id": 3, "method": "tools/list"})],
+        _mcp_ended)
+
+
+def _a2a_ended(text: str) -> bool:
+    """An A2A stream ends with an error or the final event of the task."""
+    last = _last_json(text)
+    if not isinstance(last, dict):
+        return False
+    if "error" in last:
+        return True
+    raw = json.dumps(last.get("result"))
+    return '"final": true' in raw or '"kind": "message"' in raw or any(
+        f'"{state}"' in raw for state in ("completed", "failed", "canceled", "rejected",
+                                          "input-required", "TASK_STATE_COMPLETED",
+                                          "TASK_STATE_FAILED"))
+
+
+def a2a(stack: contextlib.ExitStack) -> ChannelUnderTest:
+    """The A2A JSON-RPC endpoint and its agent card."""
+    n = iter(range(1, 10**9))
+
+    def send(method: str) -> Callable[[], Any]:
+        return lambda: {"jsonrpc": "2.0", "id": next(n), "method": method, "params": {
+            "message": {"role": "user", "kind": "message", "messageId": f"m{next(n)}",
+                        "parts": [{"kind": "text", "text": "hello"}]}}}
+
+    return ChannelUnderTest(
+        "a2a", f'[channels.a2a]\napi_keys = ["{API_KEY}"]\n', _bearer,
+        [Route("POST", "/a2a/", send("message/send")),
+         Route("POST", "/a2a/", send("message/stream")),
+         Route("POST", "/a2a/", lambda: {"jsonrpc": "2.0", "id": 9, "method": "tasks/get",
+                                         "params": {"id": "t1"}}),
+         Route("GET", "/a2a/.well-known/agent-card.json")],
+        _a2a_ended)
+
+
 def _invocations_ended(text: str) -> bool:
     events = _sse_events(text)
     return bool(events) and events[-1][1] == "[DONE]"
@@ -269,7 +335,7 @@ def invocations(stack: contextlib.ExitStack) -> ChannelUnderTest:
 
 #: Every channel the suite covers: a new channel appends its function here.
 CHANNELS: list[Callable[[contextlib.ExitStack], ChannelUnderTest]] = [
-    responses, telegram, teams, discord, slack, invocations,
+    responses, telegram, teams, discord, slack, invocations, mcp, a2a,
 ]
 
 
@@ -447,7 +513,7 @@ class Sender:
             outcome.problem = f"{r.status_code}: {text[:300]}"
         elif r.headers.get("content-type", "").startswith("text/event-stream") and \
                 not channel.stream_ended(text):
-            outcome.problem = f"stream cut short: ...{text[-300:]}"
+            outcome.problem = f"stream cut short: ...{text[-1200:]}"
         outcomes = [outcome]
         if 200 <= r.status_code < 300:
             for read in route.reads(r):

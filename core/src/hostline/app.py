@@ -67,6 +67,10 @@ def build_app(host: Host, *, lifespan: bool = True) -> Starlette:
     order = {name: i for i, name in enumerate(host.channels)}
     mounted.sort(key=lambda item: order.get(item[0], -1))
     routes.extend(r for _, r in mounted)
+    if host.error_log is not None:
+        from . import admin
+
+        routes.extend(admin.routes(host, host.error_log))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

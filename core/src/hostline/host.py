@@ -198,6 +198,12 @@ class Host:
         self.link_policy = LinkPolicy({k: tuple(v) for k, v in links.allow.items()},
                                       links.private_to_group)
         self.metrics: Counter[str] = Counter()
+        #: WARNING-or-worse log records for the admin page (when it is enabled).
+        self.error_log: Any = None
+        if self.config.host.admin.enabled:
+            from .admin import ErrorLog
+
+            self.error_log = ErrorLog()
         #: OpenTelemetry of this host (set before start-up to use providers of
         #: your own; otherwise built from ``[host.telemetry]`` when on).
         self.telemetry: telemetry.Telemetry | None = None

@@ -93,6 +93,8 @@ async def host_lifespan(host: Host) -> AsyncIterator[None]:
     if tel is not None:
         tel.bind(host)
         telemetry.active = tel
+    if host.error_log is not None:
+        logging.getLogger().addHandler(host.error_log)
     host.ready = True
     log.info("hostline ready: target %s, channels %s", host.target.name,
              ", ".join(host.channels) or "none")
@@ -106,6 +108,8 @@ async def host_lifespan(host: Host) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(host.runs.idle.wait(), grace)
         await sampler.stop()
+        if host.error_log is not None:
+            logging.getLogger().removeHandler(host.error_log)
         if tel is not None:
             if telemetry.active is tel:
                 telemetry.active = None

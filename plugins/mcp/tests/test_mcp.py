@@ -159,3 +159,13 @@ def test_protected_resource_metadata(server, issuer):
     assert meta["resource"] == AUDIENCE
     assert meta["authorization_servers"] == [issuer.issuer]
     assert meta["scopes_supported"] == ["agent"]
+
+
+def test_no_credentials_on_a_public_bind_refuses_to_start(tmp_path):
+    from hostline.testing import make_host
+
+    with pytest.raises(Exception, match=r"\[channels.mcp\].*loopback"):
+        make_host(tmp_path, '[host]\nbind = "0.0.0.0:8000"\n[channels.mcp]\n')
+    make_host(tmp_path / "ok", '[host]\nbind = "0.0.0.0:8000"\n[channels.mcp]\n'
+                                'oauth_issuer = "https://i"\noauth_audience = "https://a/"\n'
+                                'jwks_url = "https://i/jwks"\n')

@@ -6,17 +6,16 @@ camelCase keys; nothing here needs the botbuilder packages.
 
 from __future__ import annotations
 
-import base64
 import json
 import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
-from hostline import FilePart, ImagePart, Message, Part, TextPart
+from hostline import FilePart, ImagePart, Message, Part, TextPart, decode_data_url
 
 from .markdown import split_markdown
 
@@ -232,13 +231,9 @@ def inbound_parts(raw: Mapping[str, Any]) -> list[Part]:
 
 
 def _data_url_json(url: str) -> Any:
-    header, sep, data = url.partition(",")
-    if not sep or not header.startswith("data:"):
-        return None
     try:
-        raw = base64.b64decode(data) if header.endswith(";base64") else unquote_to_bytes(data)
-        return json.loads(raw)
-    except (ValueError, TypeError):
+        return json.loads(decode_data_url(url).data)
+    except ValueError:
         return None
 
 

@@ -154,7 +154,15 @@ async def test_tasks_survive_a_restart(server):
     """Last in this module: it restarts the shared server."""
     async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         task = await _send(client, "remember me")
-    server.restart()
+        running = await _send(client, "slow and then a crash", return_immediately=True)
+        await asyncio.sleep(0.5)
+    server.kill()  # a crash while `running` is being worked on
+    server.start()
+    await asyncio.sleep(2.5)  # its liveness lapses (task_lease = 2)
+    async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
+        interrupted = await client.get_task(GetTaskRequest(id=running.id))
+        assert interrupted.status.state == TaskState.TASK_STATE_FAILED
+        assert "interrupted" in interrupted.status.message.parts[0].text
     async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         got = await client.get_task(GetTaskRequest(id=task.id))
         assert got.status.state == TaskState.TASK_STATE_COMPLETED

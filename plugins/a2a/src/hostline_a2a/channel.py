@@ -114,11 +114,11 @@ class A2AChannel(Channel):
                                            bind=host.config.host.bind)
         self.oauth = self.auth.oauth
         ns = f"a2a:{name}"
-        self.tasks = Tasks(host, ns, config.task_ttl)
+        self.tasks = Tasks(host, ns, config.task_ttl, config.task_lease)
         self.push_configs = PushConfigs(host, ns, config.task_ttl)
         self.push = OutboxPushSender(host, self.push_configs, f"a2a.push:{name}")
         self.handler = DefaultRequestHandler(
-            agent_executor=HostlineExecutor(host, name), task_store=self.tasks,
+            agent_executor=HostlineExecutor(host, name, self.tasks), task_store=self.tasks,
             agent_card=self.card(None), push_config_store=self.push_configs,
             push_sender=self.push,
             push_url_validator=None if config.push_allow_private

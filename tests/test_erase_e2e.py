@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from test_linking_e2e import config, send_tg, teams_texts, until
 

@@ -195,7 +195,7 @@ def run_agents(bench: Any) -> dict[str, Any]:
     def whole(uid: int, text: str) -> bool:
         return text == reply_for(f"u{uid}")
 
-    for rnd in range(a.agent_rounds):
+    for rnd in range(a.agent_rounds if n else 0):
         pair = [("plain", "agent_targets:plain"), ("stream", "agent_targets:instant_stream")]
         if rnd % 2:
             pair.reverse()
@@ -219,6 +219,8 @@ def run_agents(bench: Any) -> dict[str, Any]:
         return text == "".join(model._chunks(request))
 
     chats = a.agent_chats
+    if not chats:
+        return out
     server = _start(bench, "agents-sim", "hostline.testing:simulated_model", SIM_OPTIONS)
     _telegram_round(bench, server, 200, 5_000_000, sim_whole)  # warm-up
     time.sleep(1.0)

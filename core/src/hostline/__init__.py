@@ -32,6 +32,7 @@ from .credentials import (
     is_loopback_client,
     key_fingerprint,
 )
+from .data_url import DataURL, decode_data_url
 from .delivery import LinkPolicy, ResponseContext, SkippedTarget
 from .errors import (
     ChannelConfigurationError,
@@ -62,18 +63,22 @@ from .json_boundary import (
 from .lifespan import StartupError
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
-from .outbound import PooledTransport
+from .outbound import PooledTransport, parse_retry_after
 from .plugins import Channel
 from .runner import RetryPolicy
 from .store import (
     COPY_KEYS,
     COPY_TABLES,
+    AuditEntry,
     Doorbell,
+    Erasure,
     JSONText,
     LeaseLock,
     Lock,
+    SessionInfo,
     SQLiteStore,
     Store,
+    StoreStats,
     Task,
     owner_id,
 )
@@ -115,6 +120,7 @@ __all__ = [
     "AnyOf",
     "ApiKey",
     "ApiKeys",
+    "AuditEntry",
     "AuthorizationContext",
     "AuthorizationResult",
     "BadRequest",
@@ -126,11 +132,13 @@ __all__ = [
     "CommandContext",
     "Config",
     "ConfigError",
+    "DataURL",
     "DeliveryError",
     "DeliveryReceipt",
     "Denied",
     "Destination",
     "Doorbell",
+    "Erasure",
     "Feedback",
     "FilePart",
     "History",
@@ -172,11 +180,13 @@ __all__ = [
     "SQLiteStore",
     "Secret",
     "Session",
+    "SessionInfo",
     "SkippedTarget",
     "StartupError",
     "Store",
     "StoreConfig",
     "StoreSchemaError",
+    "StoreStats",
     "Target",
     "Task",
     "TextPart",
@@ -187,6 +197,7 @@ __all__ = [
     "check_api_keys",
     "check_open_channel",
     "current_isolation",
+    "decode_data_url",
     "decode_json",
     "decode_stored_json",
     "encode_json",
@@ -200,6 +211,7 @@ __all__ = [
     "load_config",
     "markdown",
     "owner_id",
+    "parse_retry_after",
     "read_json",
     "safe_state_path",
     "scrub_json",

@@ -83,7 +83,7 @@ class OutboxConfig:
     #: Tasks (turns, replies, pushes) in flight per process. A task awaiting
     #: its target, an outbound call or an edit interval costs a coroutine and
     #: no thread, so this is sized for I/O-bound agents, not for cores.
-    concurrency: int = 1024
+    concurrency: int = 4096
     #: Tasks claimed from the queue at once (one store transaction).
     claim_batch: int = 64
     #: Outbound API calls each channel instance has in flight at once; its

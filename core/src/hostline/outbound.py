@@ -34,6 +34,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import h11
@@ -42,7 +43,7 @@ import httpx
 from . import telemetry
 from .proxies import EnvironmentProxies
 
-__all__ = ["PooledTransport"]
+__all__ = ["PooledTransport", "parse_retry_after"]
 
 _READ = 64 * 1024
 
@@ -389,3 +390,24 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
         for transport in self._proxies.values():
             await transport.aclose()
+
+
+def parse_retry_after(value: str | None, *, cap: float = 3600.0) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an
+    HTTP date), between 0 and ``cap``; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(cap, seconds))

@@ -22,6 +22,7 @@ api_keys = ["{KEY}"]
 name = "Test agent"
 description = "Remembers what you said."
 push_allow_private = true
+task_lease = 2.0
 
 [[channels.a2a.skills]]
 id = "remember"

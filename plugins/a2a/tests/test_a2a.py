@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
+    SubscribeToTaskRequest,
     TaskPushNotificationConfig,
     TaskState,
 )
@@ -68,11 +71,18 @@ async def test_stream(server):
     assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
 
 
-async def test_cancel_a_running_task(server):
+async def test_resubscribe_then_cancel_a_running_task(server):
     async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         task = await _send(client, "slow one", return_immediately=True)
         assert task.status.state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING)
-        await asyncio.sleep(0.5)
+    async with a2a_client(f"{server.url}/a2a/", key=KEY) as client:
+        seen = 0
+        async for event in client.subscribe(SubscribeToTaskRequest(id=task.id)):
+            seen += event.HasField("artifact_update")
+            if seen >= 2:
+                break
+        assert seen >= 2  # the running task's chunks reach a new subscriber
+    async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         cancelled = await client.cancel_task(CancelTaskRequest(id=task.id))
         assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
         got = await client.get_task(GetTaskRequest(id=task.id))
@@ -97,6 +107,10 @@ async def test_push_notification_is_retried_and_delivered_once(server):
     assert states.count("TASK_STATE_COMPLETED") == 1
     assert all((b.get("statusUpdate") or b.get("task") or b.get("artifactUpdate"))
                .get("taskId", task.id) == task.id for _, b in posts)
+    async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
+        stored = await client.get_task_push_notification_config(
+            GetTaskPushNotificationConfigRequest(task_id=task.id, id=task.id))
+    assert stored.url == hook.url
 
 
 def test_v0_3_method_names(server):
@@ -140,7 +154,15 @@ async def test_tasks_survive_a_restart(server):
     """Last in this module: it restarts the shared server."""
     async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         task = await _send(client, "remember me")
-    server.restart()
+        running = await _send(client, "slow and then a crash", return_immediately=True)
+        await asyncio.sleep(0.5)
+    server.kill()  # a crash while `running` is being worked on
+    server.start()
+    await asyncio.sleep(2.5)  # its liveness lapses (task_lease = 2)
+    async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
+        interrupted = await client.get_task(GetTaskRequest(id=running.id))
+        assert interrupted.status.state == TaskState.TASK_STATE_FAILED
+        assert "interrupted" in interrupted.status.message.parts[0].text
     async with a2a_client(f"{server.url}/a2a/", key=KEY, streaming=False) as client:
         got = await client.get_task(GetTaskRequest(id=task.id))
         assert got.status.state == TaskState.TASK_STATE_COMPLETED
@@ -155,3 +177,10 @@ async def test_tasks_survive_a_restart(server):
                                 "x-agent-user-isolation-key": "someone-else",
                                 "a2a-version": "1.0"}).json()
     assert "error" in other
+
+
+def test_no_credentials_on_a_public_bind_refuses_to_start(tmp_path):
+    from hostline.testing import make_host
+
+    with pytest.raises(Exception, match=r"\[channels.a2a\].*loopback"):
+        make_host(tmp_path, '[host]\nbind = "0.0.0.0:8000"\n[channels.a2a]\n')

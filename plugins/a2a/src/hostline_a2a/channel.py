@@ -62,6 +62,23 @@ CARD_PATH = "/.well-known/agent-card.json"
 _SCHEME = "bearer"
 
 
+class _ClientErrorsAreDebug(logging.Filter):
+    """The SDK logs a request it cannot validate (the client's mistake, answered
+    with a JSON-RPC error) at ERROR with a traceback: keep it at DEBUG here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.getMessage().startswith(
+                "Failed to validate"):
+            log.debug("a2a: refused an invalid request: %s", record.exc_info and
+                      record.exc_info[1])
+            return False
+        return True
+
+
+for _name in ("a2a.server.routes.jsonrpc_dispatcher", "a2a.compat.v0_3.jsonrpc_adapter"):
+    logging.getLogger(_name).addFilter(_ClientErrorsAreDebug())
+
+
 def _jsonrpc_error(status: int, code: int, message: str,
                    headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": None,
@@ -97,11 +114,11 @@ class A2AChannel(Channel):
                                            bind=host.config.host.bind)
         self.oauth = self.auth.oauth
         ns = f"a2a:{name}"
-        self.tasks = Tasks(host, ns, config.task_ttl)
+        self.tasks = Tasks(host, ns, config.task_ttl, config.task_lease)
         self.push_configs = PushConfigs(host, ns, config.task_ttl)
         self.push = OutboxPushSender(host, self.push_configs, f"a2a.push:{name}")
         self.handler = DefaultRequestHandler(
-            agent_executor=HostlineExecutor(host, name), task_store=self.tasks,
+            agent_executor=HostlineExecutor(host, name, self.tasks), task_store=self.tasks,
             agent_card=self.card(None), push_config_store=self.push_configs,
             push_sender=self.push,
             push_url_validator=None if config.push_allow_private

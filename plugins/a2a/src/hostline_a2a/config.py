@@ -40,6 +40,11 @@ def _url(instance: Any, attribute: Any, value: str | None) -> None:
         raise ValueError(f"key '{attribute.name}': an http(s) URL is expected")
 
 
+def _positive(instance: Any, attribute: Any, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"key '{attribute.name}': must be greater than 0")
+
+
 @attrs.frozen
 class Skill:
     """One skill listed in the agent card."""
@@ -81,4 +86,7 @@ class A2AConfig:
     #: Deliver push notifications to private and loopback addresses (off: SSRF guard).
     push_allow_private: bool = False
     #: Seconds a stored task is kept after its last change.
-    task_ttl: float = 30 * 24 * 3600.0
+    task_ttl: float = attrs.field(default=30 * 24 * 3600.0, validator=_positive)
+    #: Seconds a running task's liveness lasts unrenewed: after that, a task whose
+    #: process died reads as failed ("interrupted by a server restart").
+    task_lease: float = attrs.field(default=30.0, validator=_positive)

@@ -19,7 +19,7 @@ from a2a.types.a2a_pb2 import Role, TaskState
 
 from hostline import Host, Identity, IsolationKeys, Message, Reject
 
-from .stores import IDENTITY, ISOLATION
+from .stores import IDENTITY, ISOLATION, Tasks
 
 __all__ = ["HostlineExecutor"]
 
@@ -31,9 +31,10 @@ ANSWER = "answer"
 class HostlineExecutor(AgentExecutor):
     """Runs the host's target for each A2A message."""
 
-    def __init__(self, host: Host, channel: str) -> None:
+    def __init__(self, host: Host, channel: str, tasks: Tasks) -> None:
         self.host = host
         self.channel = channel
+        self.tasks = tasks
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Run one turn, publishing the task, its artifact chunks and its final state."""
@@ -43,6 +44,11 @@ class HostlineExecutor(AgentExecutor):
         if not isinstance(identity, Identity):
             raise RuntimeError("unauthenticated call reached the executor")
         task_id, context_id = str(context.task_id), str(context.context_id)
+        async with self.tasks.running(task_id):
+            await self._execute(context, event_queue, identity, iso, task_id, context_id)
+
+    async def _execute(self, context: RequestContext, event_queue: EventQueue,
+                       identity: Identity, iso: object, task_id: str, context_id: str) -> None:
         if context.current_task is None:
             await event_queue.enqueue_event(
                 new_task(task_id, context_id, TaskState.TASK_STATE_SUBMITTED,

@@ -8,16 +8,28 @@ dispatch path finds every webhook of a task without a caller.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from a2a.helpers.proto_helpers import new_text_message
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks.push_notification_config_store import (
     PushNotificationConfigStore,
     normalize_push_notification_config,
 )
 from a2a.server.tasks.task_store import TaskStore
-from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskPushNotificationConfig
+from a2a.types.a2a_pb2 import (
+    ListTasksRequest,
+    ListTasksResponse,
+    Role,
+    Task,
+    TaskPushNotificationConfig,
+    TaskState,
+)
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
@@ -46,13 +58,68 @@ def _sort_key(task: Task) -> tuple[bool, int, str]:
     return has, task.status.timestamp.ToNanoseconds() if has else 0, task.id
 
 
-class Tasks(TaskStore):
-    """:class:`a2a.server.tasks.TaskStore` on hostline's key-value store."""
+_OPEN = (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING)
 
-    def __init__(self, host: Host, ns: str, ttl: float) -> None:
+
+class Tasks(TaskStore):
+    """:class:`a2a.server.tasks.TaskStore` on hostline's key-value store.
+
+    A task being worked on has a *live* record, renewed by the process running
+    it (:meth:`running`). A stored task that is still submitted or working
+    but has no live record and was not saved for a lease period belongs to a
+    process that died: it is read (and stored) as failed, so a client polling
+    ``tasks/get`` after a crash gets an answer instead of waiting forever.
+    """
+
+    def __init__(self, host: Host, ns: str, ttl: float, lease: float = 30.0) -> None:
         self.host = host
         self.ns = ns
         self.ttl = ttl
+        #: Seconds a live record lasts without renewal.
+        self.lease = lease
+
+    @contextlib.asynccontextmanager
+    async def running(self, task_id: str) -> AsyncIterator[None]:
+        """Keep ``task_id``'s live record while the body runs."""
+        key = f"live:{task_id}"
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease / 3)
+                await self.host.store.kv_put(self.ns, key, 1, ttl=self.lease)
+
+        await self.host.store.kv_put(self.ns, key, 1, ttl=self.lease)
+        renewer = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await asyncio.shield(self.host.store.kv_delete(self.ns, key))
+
+    async def _settle(self, raw: Any, key: str) -> Task | None:
+        """The stored task, failed if its process died while working on it."""
+        task = self._parse(raw)
+        if task is None or task.status.state not in _OPEN:
+            return task
+        saved = raw.get("at") if isinstance(raw, dict) else None
+        if isinstance(saved, (int, float)) and time.time() - saved < self.lease:
+            return task
+        if await self.host.store.kv_get(self.ns, f"live:{task.id}") is not None:
+            return task
+        task.status.state = TaskState.TASK_STATE_FAILED
+        task.status.message.CopyFrom(new_text_message(
+            "The task was interrupted by a server restart.", context_id=task.context_id,
+            task_id=task.id, role=Role.ROLE_AGENT))
+        task.status.timestamp.GetCurrentTime()
+        await self.host.store.kv_put(self.ns, key, self._record(task), ttl=self.ttl)
+        log.info("a2a task %s was interrupted by a restart; marked failed", task.id)
+        return task
+
+    @staticmethod
+    def _record(task: Task) -> dict[str, Any]:
+        return {"task": MessageToDict(task), "at": time.time()}
 
     def _key(self, owner: str, task_id: str) -> str:
         return f"{owner}|task:{task_id}"
@@ -60,20 +127,19 @@ class Tasks(TaskStore):
     async def save(self, task: Task, context: ServerCallContext) -> None:
         """Store ``task`` for the caller (replacing the previous version)."""
         await self.host.store.kv_put(self.ns, self._key(owner_of(self.host, context), task.id),
-                                     MessageToDict(task), ttl=self.ttl)
+                                     self._record(task), ttl=self.ttl)
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The caller's task ``task_id``, if there is one."""
-        raw = await self.host.store.kv_get(self.ns, self._key(owner_of(self.host, context),
-                                                              task_id))
-        return self._parse(raw)
+        key = self._key(owner_of(self.host, context), task_id)
+        return await self._settle(await self.host.store.kv_get(self.ns, key), key)
 
     @staticmethod
     def _parse(raw: Any) -> Task | None:
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict) or not isinstance(raw.get("task"), dict):
             return None
         try:
-            task: Task = ParseDict(raw, Task(), ignore_unknown_fields=True)
+            task: Task = ParseDict(raw["task"], Task(), ignore_unknown_fields=True)
             return task
         except (ParseError, ValueError, TypeError):
             log.warning("a stored A2A task does not parse; ignored")
@@ -92,7 +158,7 @@ class Tasks(TaskStore):
         while True:
             rows = await self.host.store.kv_list(self.ns, prefix, limit=500, after=after)
             for key, raw in rows:
-                task = self._parse(raw)
+                task = await self._settle(raw, key)
                 if task is not None:
                     tasks.append(task)
                 after = key

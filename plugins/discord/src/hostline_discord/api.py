@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 import hostline
-from hostline import PooledTransport
+from hostline import PooledTransport, parse_retry_after
 
 from .ratelimit import RateLimits, Route
 
@@ -190,9 +190,8 @@ def _retry_after(headers: dict[str, str], body: Any) -> tuple[float, bool]:
     retry: float | None = float(value) if isinstance(value, (int, float)) and \
         not isinstance(value, bool) else None
     if retry is None:
-        try:
-            retry = float(headers.get("retry-after", "1"))
-        except ValueError:
-            retry = 1.0
+        retry = parse_retry_after(headers.get("retry-after"))
+    if retry is None or retry != retry:
+        retry = 1.0
     is_global = data.get("global") is True or headers.get("x-ratelimit-global") == "true"
     return min(max(retry, 0.0), 3600.0), is_global

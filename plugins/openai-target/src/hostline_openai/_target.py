@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
 import random
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -23,6 +21,7 @@ from hostline import (
     RunResult,
     TextPart,
     Usage,
+    parse_retry_after,
 )
 
 from ._sse import iter_sse
@@ -519,16 +518,5 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, float(raw_ms) / 1000)
         except ValueError:
             pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp() - time.time()))
+    return parse_retry_after(headers.get("retry-after"))
 

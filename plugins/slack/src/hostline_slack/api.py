@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 
 import hostline
-from hostline import PooledTransport
+from hostline import PooledTransport, parse_retry_after
 
 from .errors import FileTooLarge
 from .ratelimit import RateLimiter
@@ -215,8 +215,6 @@ class SlackAPI:
 
 
 def _retry_after(value: str | None) -> float:
-    try:
-        seconds = float(value) if value is not None else 1.0
-    except ValueError:
-        seconds = 1.0
-    return min(max(seconds, 0.0), 3600.0) if seconds == seconds else 1.0
+    """Slack's ``Retry-After``; a second when it is missing or unreadable."""
+    seconds = parse_retry_after(value)
+    return 1.0 if seconds is None else seconds

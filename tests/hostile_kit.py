@@ -249,7 +249,8 @@ def slack(stack: contextlib.ExitStack) -> ChannelUnderTest:
               f'bot_token = "{fake.bot_token}"\napi_base = "{fake.api_base}"\n')
     block_actions = {"type": "block_actions", "team": {"id": "T0TEAM1"},
                      "user": {"id": "U0USER1"}, "trigger_id": "1.2.3",
-                     "actions": [{"action_id": "feedback", "value": "up", "action_ts": "1.2"}]}
+                     "actions": [{"action_id": "hostline_feedback", "value": "up",
+                                  "action_ts": "1.2"}]}
     return ChannelUnderTest(
         "slack", config, auth,
         [Route("POST", "/slack/events", lambda: event_envelope(message_event("hello"))),

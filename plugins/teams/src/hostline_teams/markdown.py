@@ -115,6 +115,9 @@ def render_part(part: markdown.StyledText) -> str:
     def _span(s: markdown.Span, nested: list[markdown.Span]) -> None:
         content = text[s.start:s.end]
         if s.kind in ("pre", "table"):
+            if out and out[-1].endswith("\u00a0"):
+                # List indentation before a fence: the fence starts the line instead.
+                out[-1] = out[-1].rstrip("\u00a0")
             if not at_line_start():
                 out.append("\n")
             body = content.rstrip("\n")

@@ -773,6 +773,10 @@ stats_dir = "{stats}"
                 self.outbox()
             if a.agent_replies or a.agent_chats:
                 self.results["agents"] = run_agents(self)
+            if a.postgres:
+                from postgres import PostgresBench
+
+                self.results["postgres"] = PostgresBench(self, Server, free_port).run()
         finally:
             self.stop_all()
             self.results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -1115,6 +1119,10 @@ def render(results: dict[str, Any]) -> str:
             w("Most inclusive time in hostline code (middlewares left out): " +
               "; ".join(f"`{n}` {v:.0f}%" for n, v in inclusive[:8]) + ".")
             w("")
+    if results.get("postgres"):
+        from postgres import render as render_postgres
+
+        w(render_postgres(results["postgres"]))
     return "\n".join(out) + "\n"
 
 
@@ -1172,6 +1180,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", metavar="JSON",
                         help="print the tables of a saved results .json and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state and logs")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the PostgreSQL store beside SQLite (bench/postgres.py)")
+    parser.add_argument("--pg-tasks", type=int, default=20000,
+                        help="pushes per PostgreSQL outbox run (0 skips)")
+    parser.add_argument("--pg-updates", type=int, default=5000,
+                        help="Telegram updates per plain-target run (the slow target gets a "
+                             "fifth; 0 skips)")
     args = parser.parse_args(argv)
     if args.render:
         print(render(json.loads(Path(args.render).read_text())))

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from test_linking_e2e import config, send_tg, teams_texts, until
 
@@ -118,9 +119,17 @@ async def test_erase_removes_a_linked_person_everywhere(tmp_path: Path) -> None:
         assert "for ann" not in tg.texts(ANN)
 
 
-def test_links_and_outbox_commands(tmp_path: Path) -> None:
+def test_links_and_outbox_commands(tmp_path: Path, capsys: Any) -> None:
+    """The same commands through ``hostline.cli.main`` in this process (quicker)."""
+    from hostline.cli import main
+
     host = make_host(tmp_path, "[channels.responses]\n")
     cfg = tmp_path / "hostline.toml"
+
+    def hostline(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        code = main([*args, "--config", str(cfg)])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     async def seed() -> list[int]:
         await host.store.open()

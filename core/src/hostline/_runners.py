@@ -23,7 +23,7 @@ import time
 log = logging.getLogger("hostline.runners")
 
 
-class Runners:
+class RunnerProcesses:
     """Starts, watches and stops the runner processes of one ``hostline serve``."""
 
     def __init__(self, config: str | None, count: int, log_level: str, bind: str, *,
@@ -87,7 +87,7 @@ class Runners:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One runner process (started by :class:`Runners`)."""
+    """One runner process (started by :class:`RunnerProcesses`)."""
     from ._bootstrap import build_host, resolve_config, setup_logging
 
     parser = argparse.ArgumentParser(prog="hostline-runner")

@@ -190,6 +190,7 @@ font-weight:600}.inline{display:inline}.note{background:#e8f4ea;padding:.5rem;bo
 .h.ok{color:#17692b}.h.degraded{color:#946200}.h.failing{color:#a40000}
 svg{width:100%;height:160px;background:#fbfcfd}.k{margin-right:1rem}.k:before{content:"";
 display:inline-block;width:.8em;height:.8em;margin-right:.3em;background:var(--c)}
+.k:after{content:" (" attr(data-max) ")";color:#667}.k:not([data-max]):after{content:""}
 .done{--c:#2f7d4a}.retry{--c:#c48a00}.dead{--c:#b3261e}.queue{--c:#3b6fd4}
 .history{padding-left:1.2rem}.history .assistant{color:#334}.login{max-width:360px}
 button{cursor:pointer}
@@ -212,6 +213,9 @@ SCRIPT = r"""
         var y = h - pad - ((p[name] || 0) / max) * (h - 2 * pad);
         return (i ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
       }).join(" ");
+      var key = document.querySelector(".k." + name);
+      if (key) key.setAttribute("data-max", name === "queue" ? "max " + max
+                                : "max " + max + "/min");
       var path = document.createElementNS(ns, "path");
       path.setAttribute("d", d);
       path.setAttribute("fill", "none");

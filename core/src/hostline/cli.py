@@ -41,11 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = build_host(config, role="web" if config.host.runners else "all")
     runners = None
     if config.host.runners:
-        from ._runners import Runners
+        from ._runners import RunnerProcesses
 
         os.environ["HOSTLINE_ROLE"] = "web"  # for Hypercorn's worker processes
-        runners = Runners(args.config, config.host.runners, args.log_level, config.host.bind,
-                          grace=config.host.shutdown_grace)
+        runners = RunnerProcesses(args.config, config.host.runners, args.log_level,
+                                  config.host.bind, grace=config.host.shutdown_grace)
         runners.start()
         print(f"hostline: {config.host.runners} runner process(es) do the queued work",
               file=sys.stderr)

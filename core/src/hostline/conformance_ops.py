@@ -4,6 +4,7 @@ replay and purge, stats, links listing (mixed into
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -118,3 +119,37 @@ class OperatorConformance:
         rest = await store.links_list(limit=3, after=first[-1][0])
         assert [r[0] for r in first + rest] == [f"t:{i}" for i in range(5)]
         assert first[0][1] == "u" and first[0][2] == {"channel": "t", "native_id": "0"}
+
+    async def test_erase_reaches_leased_tasks_quarantine_and_reset_sessions(
+            self, make_store: MakeStore) -> None:
+        """What is in flight, quarantined or left behind by ``/new`` goes too; ids
+        stored JSON-escaped (non-ASCII) are found."""
+        store = await make_store()
+        scope = "|telegram|chat:3131313131:user:3131313131"
+        await store.save_turn(Session(scope, {}), [Message.user("before /new")], 50)
+        await store.reset_session(scope)
+        session, _ = await store.load_session(scope, 10)
+        await store.save_turn(session, [Message.user("after /new")], 50)
+        await store.enqueue("push", {"destination": {"channel": "telegram",
+                                                     "address": "3131313131"}}, key="inflight")
+        (leased,) = await store.claim("worker", 5, 30)             # in flight now
+        await store.kv_put("teams:users", "名前", {"note": "unicode id"})
+        await store.import_rows("kv", [{"ns": "ns", "key": "telegram:3131313131",
+                                        "value": "{not json", "expires_at": None}])
+        await store.kv_get("ns", "telegram:3131313131")           # quarantines it
+        await store.kv_put("keep", "other", {"id": "31313131310"})
+        erasure = Erasure.of(["telegram:3131313131", "teams:名前"])
+        deadline = time.time() + 5
+        while not any(erasure.mentions(r.get("row_key"), r.get("raw"))
+                      for r in await store.export_rows("quarantine", None, 100)):
+            assert time.time() < deadline, "the corrupt row was not quarantined"
+            await asyncio.sleep(0.01)
+        counts = await store.erase(erasure)
+        assert counts["tasks"] == 1 and counts["quarantine"] >= 1 and counts["history"] == 2
+        text = await dump(store)
+        for line in text.splitlines():
+            assert not erasure.mentions(line), line
+        assert "before /new" not in text and "after /new" not in text
+        assert await store.kv_get("keep", "other") == {"id": "31313131310"}
+        await store.finish(leased.id, "worker")                    # the worker ends quietly
+        assert await store.sessions_of(erasure) == []

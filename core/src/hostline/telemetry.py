@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,10 @@ TRACE_KEY = "_trace"
 
 #: The telemetry of the host running in this process, or ``None`` (off).
 active: Telemetry | None = None
+
+#: The last path segment of an API call names its operation when it looks
+#: like a method name; ids and tokens (digits, ``-``, ``_``) never match.
+_OPERATION = re.compile(r"[A-Za-z]{2,40}(?:\.[A-Za-z]{2,40})?")
 
 _ENV_ON = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -387,7 +392,7 @@ class Telemetry:
         operation = path.rsplit("/", 1)[-1]
         attrs: dict[str, Any] = {"http.request.method": method, "server.address": host,
                                  "server.port": port}
-        if operation.isalpha():  # an API method name (sendMessage), never an id
+        if _OPERATION.fullmatch(operation):  # a method (sendMessage, chat.postMessage), no id
             attrs["hostline.api.operation"] = operation
         started = time.perf_counter()
         out: dict[str, Any] = {}

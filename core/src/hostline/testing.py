@@ -16,6 +16,10 @@ replaced by the temp state dir.
 tests subclass it and provide one fixture, ``make_store`` (see
 :mod:`hostline.conformance`).
 
+:class:`FakeServer` serves an ``async handler(FakeRequest) -> (status,
+headers, body)`` on a loopback port in its own thread: the base of every
+plugin's fake of an external service.
+
 :class:`SimulatedModel` (``target = "hostline.testing:simulated_model"``,
 options in ``[host.target_options]``) stands in for a real model in tests and
 benchmarks: seconds to the first token, then tokens at a steady rate.
@@ -43,9 +47,11 @@ from .config import load_config
 from .conformance import StoreConformance
 from .host import Host
 from .testing_proxy import ForwardProxy
+from .testing_server import FakeRequest, FakeServer
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["ForwardProxy", "LocalOAuthIssuer", "ServerProcess", "SimulatedFailure",
+__all__ = ["FakeRequest", "FakeServer", "ForwardProxy", "LocalOAuthIssuer", "ServerProcess",
+           "SimulatedFailure",
            "SimulatedModel", "StoreConformance", "free_port", "hostline_app", "hostline_server",
            "make_host", "simulated_model"]
 

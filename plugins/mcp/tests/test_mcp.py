@@ -169,3 +169,15 @@ def test_no_credentials_on_a_public_bind_refuses_to_start(tmp_path):
     make_host(tmp_path / "ok", '[host]\nbind = "0.0.0.0:8000"\n[channels.mcp]\n'
                                 'oauth_issuer = "https://i"\noauth_audience = "https://a/"\n'
                                 'jwks_url = "https://i/jwks"\n')
+
+
+async def test_isolation_keys_separate_sessions(server):
+    a = {"x-agent-user-isolation-key": "tenant-a"}
+    b = {"x-agent-user-isolation-key": "tenant-b"}
+    async with mcp_client(f"{server.url}/mcp/", key=KEY, headers=a) as in_a, \
+            mcp_client(f"{server.url}/mcp/", key=KEY, headers=b) as in_b:
+        sid = (await in_a.call_tool("ask", {"input": "x"})).structured_content["session_id"]
+        assert _text(await in_b.call_tool("ask", {"input": "y", "session_id": sid})) \
+            == "[0 earlier] y"
+        assert _text(await in_a.call_tool("ask", {"input": "z", "session_id": sid})) \
+            == "[1 earlier] z"

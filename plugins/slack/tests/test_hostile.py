@@ -107,3 +107,15 @@ def test_hostile_signed_payloads_never_5xx(tmp_path: Path, batch: list[Any],
             assert all((s.error or "").startswith("Slack") for s in failures), failures
 
     asyncio.run(run())
+
+
+async def test_interaction_actions_of_any_type_are_not_a_500(tmp_path: Path) -> None:
+    with FakeSlackAPI() as fake:
+        async with run_host(make_host(tmp_path / "h", slack_config(fake))) as (_host, client):
+            for actions in (1, True, 1.5, "x", {"a": 1}, None, [1, "a"]):
+                payload = {"type": "block_actions", "team": {"id": "T0TEAM1"},
+                           "user": {"id": "U0USER1"}, "actions": actions}
+                body = urlencode({"payload": json.dumps(payload)})
+                r = await client.post("/slack/interactions", content=body, headers=signed_headers(
+                    body, content_type="application/x-www-form-urlencoded"))
+                assert r.status_code == 200, (actions, r.text)

@@ -43,11 +43,21 @@ import httpx
 from nacl.signing import SigningKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
+from ._fake_checks import error
 from ._fake_gateway import FakeGateway
-from .interactions import DISCORD_EPOCH_MS, EPHEMERAL, TOKEN_LIFETIME
+from ._fake_rest import (
+    BOT_ID,
+    Bucket,
+    Call,
+    FakeMessage,
+    Interaction,
+    RateViolation,
+    RestRoutes,
+)
+from .interactions import DISCORD_EPOCH_MS, EPHEMERAL
 
 __all__ = ["APP_ID", "BOT_ID", "Call", "FakeDiscordAPI", "FakeMessage", "InteractionSigner",
            "RateViolation"]
@@ -56,9 +66,6 @@ T = TypeVar("T")
 
 DEFAULT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.FAKE.bot-token_abcdefghijklmnop"
 APP_ID = "1100000000000000001"
-BOT_ID = "1100000000000000002"
-_MAX_CONTENT = 2000
-_MAX_EMBEDS = 10
 
 
 class InteractionSigner:
@@ -80,73 +87,7 @@ class InteractionSigner:
                 "Content-Type": "application/json"}
 
 
-@attrs.define
-class Call:
-    """One request the fake answered."""
-
-    method: str
-    path: str
-    route: str
-    body: Any
-    status: int
-    at: float
-
-
-@attrs.define
-class FakeMessage:
-    """A message as a channel shows it now (after edits)."""
-
-    id: str
-    channel_id: str | None
-    content: str
-    kind: str  # "original", "followup" or "bot"
-    interaction_id: str | None = None
-    components: list[Any] = attrs.field(factory=list)
-    flags: int = 0
-    edits: list[str] = attrs.field(factory=list)
-    edit_times: list[float] = attrs.field(factory=list)
-    created: float = 0.0
-
-    @property
-    def ephemeral(self) -> bool:
-        """Only the person who interacted sees it."""
-        return bool(self.flags & EPHEMERAL)
-
-
-@attrs.frozen
-class RateViolation:
-    """A request into a bucket that had no requests left."""
-
-    route: str
-    early_by: float
-
-
-@attrs.define
-class _Bucket:
-    limit: int
-    per: float
-    remaining: int
-    reset_at: float
-
-
-@attrs.define
-class _Interaction:
-    id: str
-    token: str
-    channel_id: str | None
-    user_id: str
-    created: float
-    acked: bool = False
-    delivering: bool = False
-    ephemeral: bool = False
-    original: str | None = None
-
-
-def _error(status: int, message: str, code: int = 0, **extra: Any) -> Response:
-    return JSONResponse({"message": message, "code": code, **extra}, status_code=status)
-
-
-class FakeDiscordAPI:
+class FakeDiscordAPI(RestRoutes):
     """Discord's REST API on ``127.0.0.1`` (context manager, sync or async).
 
     ``url`` is the ``api_base`` to configure, ``token`` the bot token it
@@ -165,14 +106,14 @@ class FakeDiscordAPI:
         self._lock = threading.RLock()
         self._calls: list[Call] = []
         self._messages: list[FakeMessage] = []
-        self._interactions: dict[str, _Interaction] = {}
-        self._by_token: dict[str, _Interaction] = {}
+        self._interactions: dict[str, Interaction] = {}
+        self._by_token: dict[str, Interaction] = {}
         self._commands: dict[str, list[dict[str, Any]]] = {}
         self._channels: set[str] = set()
         self._forbidden: set[str] = set()
         self._dms: dict[str, str] = {}
         self._failures: list[tuple[str, int, int, float | None, bool]] = []
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._limits: dict[str, tuple[int, float]] = {}
         self.rate_violations: list[RateViolation] = []
         self.ack_times: list[float] = []
@@ -291,10 +232,10 @@ class FakeDiscordAPI:
                   methods=["PATCH"]),
         ]
         async def not_found(request: Request, exc: Exception) -> Response:
-            return _error(404, "404: Not Found")
+            return error(404, "404: Not Found")
 
         async def not_allowed(request: Request, exc: Exception) -> Response:
-            return _error(405, "405: Method Not Allowed")
+            return error(405, "405: Method Not Allowed")
 
         app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
         return app
@@ -392,7 +333,7 @@ class FakeDiscordAPI:
         iid = self._snowflake(created)
         token = f"aW50ZXJhY3Rpb246{iid}:{next(self._ids)}-fake-token"
         with self._lock:
-            state = _Interaction(iid, token, channel_id, str(user_id), created)
+            state = Interaction(iid, token, channel_id, str(user_id), created)
             self._interactions[iid] = state
             self._by_token[token] = state
             self._channels.add(channel_id)
@@ -520,149 +461,6 @@ class FakeDiscordAPI:
             elif kind in (6, 7):
                 state.acked = True
 
-    # request handling -------------------------------------------------------
-    def _record(self, request: Request, route: str, body: Any, status: int) -> None:
-        with self._lock:
-            self._calls.append(Call(request.method, request.url.path, route, body, status,
-                                    time.time()))
-
-    def _injected(self, route: str, major: str) -> Response | None:
-        for i, (prefix, status, times, retry_after, is_global) in enumerate(self._failures):
-            if not route.startswith(prefix):
-                continue
-            if times <= 1:
-                del self._failures[i]
-            else:
-                self._failures[i] = (prefix, status, times - 1, retry_after, is_global)
-            if status == 429:
-                after = 1.0 if retry_after is None else retry_after
-                bucket = self._bucket(route, major)
-                bucket.remaining = 0
-                bucket.reset_at = max(bucket.reset_at, time.monotonic() + after)
-                return JSONResponse({"message": "You are being rate limited.",
-                                     "retry_after": after, "global": is_global},
-                                    status_code=429, headers={
-                                        "Retry-After": str(max(1, round(after))),
-                                        "X-RateLimit-Global": str(is_global).lower(),
-                                        "X-RateLimit-Scope": "global" if is_global else "user"})
-            return _error(status, f"{status}: injected failure")
-        return None
-
-    def _bucket(self, route: str, major: str) -> _Bucket:
-        key = f"{route} {major}"
-        bucket = self._buckets.get(key)
-        now = time.monotonic()
-        if bucket is None or bucket.reset_at <= now:
-            limit, per = self._limits.get(route, (50, 1.0))
-            bucket = self._buckets[key] = _Bucket(limit, per, limit, now + per)
-        return bucket
-
-    async def _guard(self, request: Request, template: str, major: str, *,
-                     bot: bool) -> tuple[Any, Response | None, str]:
-        """Parse the body, check auth, rate limits and injected failures."""
-        route = f"{request.method} {template}"
-        raw = await request.body()
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return None, _error(400, "400: Bad Request", 50109), route
-        if bot and request.headers.get("authorization") != f"Bot {self.token}":
-            return body, _error(401, "401: Unauthorized"), route
-        if not bot:
-            await self._await_ack(request.path_params.get("token", ""))
-        with self._lock:
-            bucket = self._bucket(route, major)
-            now = time.monotonic()
-            if bucket.remaining <= 0:
-                self.rate_violations.append(RateViolation(route, bucket.reset_at - now))
-                after = round(bucket.reset_at - now, 3)
-                return body, JSONResponse(
-                    {"message": "You are being rate limited.", "retry_after": after,
-                     "global": False}, status_code=429,
-                    headers={"Retry-After": str(max(1, round(after))), **self._headers(
-                        bucket, template)}), route
-            injected = self._injected(route, major)
-            if injected is not None:
-                injected.headers.update(self._headers(bucket, template))
-                return body, injected, route
-            bucket.remaining -= 1
-        return body, None, route
-
-    @staticmethod
-    def _headers(bucket: _Bucket, template: str) -> dict[str, str]:
-        return {"X-RateLimit-Limit": str(bucket.limit),
-                "X-RateLimit-Remaining": str(max(0, bucket.remaining)),
-                "X-RateLimit-Reset-After": f"{max(0.0, bucket.reset_at - time.monotonic()):.3f}",
-                "X-RateLimit-Reset": f"{time.time() + bucket.reset_at - time.monotonic():.3f}",
-                "X-RateLimit-Bucket": f"fake-{abs(hash(template)) % 10**8:08d}"}
-
-    def _answer(self, request: Request, route: str, body: Any, status: int, data: Any,
-                template: str, major: str) -> Response:
-        self._record(request, route, body, status)
-        with self._lock:
-            headers = self._headers(self._bucket(route, major), template)
-        if status == 204:
-            return Response(status_code=204, headers=headers)
-        return JSONResponse(data, status_code=status, headers=headers)
-
-    @staticmethod
-    def _invalid_message(body: Any, *, edit: bool) -> Response | None:
-        if not isinstance(body, dict):
-            return _error(400, "Invalid Form Body", 50035)
-        content = body.get("content")
-        if content is not None and not isinstance(content, str):
-            return _error(400, "Invalid Form Body", 50035,
-                          errors={"content": {"_errors": [{"code": "BASE_TYPE_STRING"}]}})
-        if isinstance(content, str) and len(content) > _MAX_CONTENT:
-            return _error(400, "Invalid Form Body", 50035, errors={"content": {"_errors": [
-                {"code": "BASE_TYPE_MAX_LENGTH",
-                 "message": "Must be 2000 or fewer in length."}]}})
-        embeds = body.get("embeds") or []
-        if not isinstance(embeds, list) or len(embeds) > _MAX_EMBEDS:
-            return _error(400, "Invalid Form Body", 50035, errors={"embeds": {"_errors": [
-                {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer in length."}]}})
-        rows = body.get("components") or []
-        if not isinstance(rows, list) or len(rows) > 5 or any(
-                not isinstance(r, dict) or r.get("type") != 1
-                or not isinstance(r.get("components"), list) or not 1 <= len(r["components"]) <= 5
-                or any(not isinstance(c, dict) or len(str(c.get("custom_id", ""))) > 100
-                       or len(str(c.get("label", ""))) > 80 for c in r["components"])
-                for r in rows):
-            return _error(400, "Invalid Form Body", 50035,
-                          errors={"components": {"_errors": [{"code": "COMPONENT_INVALID"}]}})
-        if not edit and not (content or embeds or rows):
-            return _error(400, "Cannot send an empty message", 50006)
-        return None
-
-    def _message_json(self, m: FakeMessage) -> dict[str, Any]:
-        return {"id": m.id, "channel_id": m.channel_id, "content": m.content,
-                "components": m.components, "flags": m.flags, "type": 0,
-                "author": {"id": BOT_ID, "username": "hostline-test", "bot": True}}
-
-    @staticmethod
-    def _bot_json() -> dict[str, Any]:
-        return {"id": BOT_ID, "username": "hostline-test", "global_name": None, "bot": True,
-                "discriminator": "0"}
-
-    async def _me(self, request: Request) -> Response:
-        body, refused, route = await self._guard(request, "/users/@me", "", bot=True)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        return self._answer(request, route, body, 200, self._bot_json(), "/users/@me", "")
-
-    async def _gateway_bot(self, request: Request) -> Response:
-        body, refused, route = await self._guard(request, "/gateway/bot", "", bot=True)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        return self._answer(request, route, body, 200, {
-            "url": f"ws://127.0.0.1:{self.port}/gateway", "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
-                                    "max_concurrency": 1}}, "/gateway/bot", "")
-
     def message_create(self, text: str, *, user_id: str = "4001", channel_id: str = "5001",
                        guild_id: str | None = None, mention: bool = False,
                        username: str = "ann", global_name: str | None = "Ann Lee",
@@ -680,171 +478,3 @@ class FakeDiscordAPI:
         if guild_id:
             data["guild_id"] = guild_id
         return data
-
-    async def _open_dm(self, request: Request) -> Response:
-        template = "/users/@me/channels"
-        body, refused, route = await self._guard(request, template, "", bot=True)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        recipient = body.get("recipient_id") if isinstance(body, dict) else None
-        if not isinstance(recipient, (str, int)) or not str(recipient).isdigit():
-            return self._answer(request, route, body, 400, {"message": "Invalid Form Body",
-                                                            "code": 50035}, template, "")
-        with self._lock:
-            channel = self._dms.get(str(recipient))
-            if channel is None:
-                channel = self._dms[str(recipient)] = self._snowflake()
-                self._channels.add(channel)
-        return self._answer(request, route, body, 200, {
-            "id": channel, "type": 1, "recipients": [{"id": str(recipient)}]}, template, "")
-
-    async def _commands_route(self, request: Request) -> Response:
-        guild = request.path_params.get("guild")
-        template = "/applications/{application_id}/" + (
-            "guilds/{guild_id}/commands" if guild else "commands")
-        body, refused, route = await self._guard(request, template, guild or "", bot=True)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        if request.path_params["app"] != self.application_id:
-            return self._answer(request, route, body, 403, {"message": "Missing Access",
-                                                            "code": 50001}, template, "")
-        key = guild or ""
-        if request.method == "GET":
-            return self._answer(request, route, body, 200, self.commands(guild), template, key)
-        problem = _check_commands(body)
-        if problem is not None:
-            return self._answer(request, route, body, 400, {
-                "message": "Invalid Form Body", "code": 50035, "errors": problem}, template, key)
-        with self._lock:
-            self._commands[key] = [{**c, "id": self._snowflake(),
-                                    "application_id": self.application_id, "version": "1",
-                                    **({"guild_id": guild} if guild else {})} for c in body]
-            stored = list(self._commands[key])
-        return self._answer(request, route, body, 200, stored, template, key)
-
-    async def _channel_message(self, request: Request) -> Response:
-        channel = request.path_params["channel"]
-        template = "/channels/{channel_id}/messages"
-        body, refused, route = await self._guard(request, template, channel, bot=True)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        with self._lock:
-            known, forbidden = channel in self._channels, channel in self._forbidden
-        if forbidden:
-            return self._answer(request, route, body, 403, {"message": "Missing Access",
-                                                            "code": 50001}, template, channel)
-        if not known:
-            return self._answer(request, route, body, 404, {"message": "Unknown Channel",
-                                                            "code": 10003}, template, channel)
-        invalid = self._invalid_message(body, edit=False)
-        if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
-            return invalid
-        message = FakeMessage(self._snowflake(), channel, body.get("content") or "", "bot",
-                              components=list(body.get("components") or []),
-                              created=time.time())
-        with self._lock:
-            self._messages.append(message)
-        return self._answer(request, route, body, 200, self._message_json(message), template,
-                            channel)
-
-    def _live(self, app: str, token: str) -> _Interaction | None:
-        state = self._by_token.get(token)
-        if app != self.application_id or state is None or not state.acked or \
-                time.time() > state.created + TOKEN_LIFETIME:
-            return None
-        return state
-
-    async def _followup(self, request: Request) -> Response:
-        app, token = request.path_params["app"], request.path_params["token"]
-        template = "/webhooks/{webhook_id}/{webhook_token}"
-        body, refused, route = await self._guard(request, template, token, bot=False)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        with self._lock:
-            state = self._live(app, token)
-        if state is None:
-            return self._answer(request, route, body, 404, {"message": "Unknown Webhook",
-                                                            "code": 10015}, template, token)
-        invalid = self._invalid_message(body, edit=False)
-        if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
-            return invalid
-        message = FakeMessage(self._snowflake(), state.channel_id, body.get("content") or "",
-                              "followup", state.id, list(body.get("components") or []),
-                              int(body.get("flags") or 0), created=time.time())
-        with self._lock:
-            self._messages.append(message)
-        return self._answer(request, route, body, 200, self._message_json(message), template,
-                            token)
-
-    async def _edit(self, request: Request) -> Response:
-        app, token = request.path_params["app"], request.path_params["token"]
-        which = request.path_params["message"]
-        template = "/webhooks/{webhook_id}/{webhook_token}/messages/" + (
-            "@original" if which == "@original" else "{message_id}")
-        body, refused, route = await self._guard(request, template, token, bot=False)
-        if refused is not None:
-            self._record(request, route, body, refused.status_code)
-            return refused
-        with self._lock:
-            state = self._live(app, token)
-            target = None
-            if state is not None:
-                wanted = state.original if which == "@original" else which
-                target = next((m for m in self._messages if m.id == wanted
-                               and m.interaction_id == state.id), None)
-        if state is None or target is None:
-            return self._answer(request, route, body, 404, {
-                "message": "Unknown Webhook" if state is None else "Unknown Message",
-                "code": 10015 if state is None else 10008}, template, token)
-        invalid = self._invalid_message(body, edit=True)
-        if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
-            return invalid
-        with self._lock:
-            if "content" in body:
-                target.content = body.get("content") or ""
-            if "components" in body:
-                target.components = list(body.get("components") or [])
-            target.edits.append(target.content)
-            target.edit_times.append(time.monotonic())
-            answer = self._message_json(target)
-        return self._answer(request, route, body, 200, answer, template, token)
-
-
-def _check_commands(body: Any) -> dict[str, Any] | None:
-    """Discord's validation of a bulk overwrite, as an ``errors`` object or ``None``."""
-    import re
-
-    if not isinstance(body, list) or len(body) > 100:
-        return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH"}]}
-    names: set[str] = set()
-    for i, cmd in enumerate(body):
-        if not isinstance(cmd, dict):
-            return {str(i): {"_errors": [{"code": "DICT_TYPE_CONVERT"}]}}
-        name, desc = cmd.get("name"), cmd.get("description")
-        if not isinstance(name, str) or not re.fullmatch(r"[-_\w]{1,32}", name) or \
-                name != name.lower() or name in names:
-            return {str(i): {"name": {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME"}]}}}
-        names.add(name)
-        if not isinstance(desc, str) or not 1 <= len(desc) <= 100:
-            return {str(i): {"description": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH"}]}}}
-        options = cmd.get("options") or []
-        if not isinstance(options, list) or len(options) > 25:
-            return {str(i): {"options": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH"}]}}}
-        seen_optional = False
-        for opt in options:
-            if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or \
-                    not re.fullmatch(r"[-_\w]{1,32}", opt["name"]) or \
-                    not 1 <= len(str(opt.get("description", ""))) <= 100:
-                return {str(i): {"options": {"_errors": [{"code": "OPTION_INVALID"}]}}}
-            if opt.get("required") and seen_optional:
-                return {str(i): {"options": {"_errors": [
-                    {"code": "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID"}]}}}
-            seen_optional = seen_optional or not opt.get("required")
-    return None

@@ -99,12 +99,13 @@ class EventStream:
         async def produce() -> None:
             nonlocal finished
             events = self.events
-            next_seq = 0
+            next_seq, ended = 0, False
             try:
                 async for event in events:
                     frames.append(encode(event))
                     seq = event.get("sequence_number")
                     next_seq = seq + 1 if isinstance(seq, int) else next_seq
+                    ended = event.get("type") in _TERMINAL_TYPES
                     wake()
                     if len(frames) >= _MAX_FRAMES:  # a slow client: wait for the sender
                         fut = loop.create_future()
@@ -112,7 +113,8 @@ class EventStream:
                         await fut
             except Exception:
                 log.exception("streaming a response failed")
-                frames.append(encode(self._failure_event(next_seq)))
+                if not ended:
+                    frames.append(encode(self._failure_event(next_seq)))
             finally:
                 finished = True
                 wake()
@@ -145,3 +147,5 @@ class EventStream:
 
 
 _MAX_FRAMES = 256  # events buffered before the producer waits for the client
+_TERMINAL_TYPES = frozenset({"response.completed", "response.failed", "response.incomplete",
+                             "response.cancelled", "error"})

@@ -329,8 +329,9 @@ class SlackChannel(hostline.Channel):
             return Response(b"", status_code=200)
         team = slack_id(d(payload.get("team")).get("id")) or \
             slack_id(d(payload.get("user")).get("team_id"))
-        actions = [a for a in payload.get("actions") or () if isinstance(a, dict)
-                   and a.get("action_id") == FEEDBACK_ACTION]
+        listed = payload.get("actions")
+        actions = [a for a in (listed if isinstance(listed, list) else ())
+                   if isinstance(a, dict) and a.get("action_id") == FEEDBACK_ACTION]
         if not team or not actions:
             return Response(b"", status_code=200)
         container = d(payload.get("container"))

@@ -44,7 +44,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from ._fakeserver import FakeRequest, FakeServer
+from hostline.testing import FakeRequest, FakeServer
+
 from .signing import sign
 
 __all__ = ["SIGNING_SECRET", "FakeMessage", "FakeSlackAPI", "RateViolation", "SlackCall",

@@ -17,6 +17,8 @@ import attrs
 
 from hostline import FilePart, ImagePart, Message, Part, TextPart, decode_data_url
 
+from .markdown import split_markdown
+
 __all__ = [
     "ADAPTIVE_CARD",
     "BadActivity",
@@ -279,19 +281,11 @@ def attachments_for(messages: Iterable[Message]) -> list[dict[str, Any]]:
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """``text`` in pieces under ``limit`` characters, cut at line breaks when possible."""
-    if len(text) <= limit:
-        return [text]
-    pieces = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= limit // 2:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    if text:
-        pieces.append(text)
-    return pieces
+    """An agent's Markdown reply as Teams Markdown messages under ``limit``
+    characters: never cut inside a code block, newlines kept, tables as
+    monospace blocks (:func:`hostline_teams.markdown.split_markdown`)."""
+    pieces = split_markdown(text, limit)
+    return pieces or ([text[:limit]] if text else [])
 
 
 def outgoing(reference: Mapping[str, Any], *, type: str = "message", text: str | None = None,

@@ -59,7 +59,7 @@ from .activities import (
     split_text,
     strip_mentions,
 )
-from .auth import (
+from .authentication import (
     AuthenticationError,
     InboundAuthenticator,
     IssuerProfile,

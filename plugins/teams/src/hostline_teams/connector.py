@@ -19,7 +19,7 @@ from hostline import (
 )
 
 from .activities import normalize_service_url
-from .auth import TokenProvider
+from .authentication import TokenProvider
 
 log = logging.getLogger("hostline.teams")
 

@@ -1,8 +1,11 @@
-"""A tiny threaded HTTP/1.1 server for the test fakes (h11 on asyncio streams).
+"""The HTTP server every plugin's test fake is built on (h11 on asyncio streams).
 
-It runs its own event loop in a daemon thread, so sync and async tests can
-use a fake alike, and hands each request to one ``async handler(request)``
-returning ``(status, headers, body)``.
+A fake of an external service (the Bot API, Slack's Web API...) is a
+handler: ``async handler(request: FakeRequest) -> (status, headers, body)``.
+:class:`FakeServer` serves it on a loopback port with its own event loop in
+a daemon thread, so sync tests, async tests and ``hostline serve`` processes
+can all talk to it; keep-alive, chunked bodies and pipelining are h11's.
+Exported as ``hostline.testing.FakeServer`` and ``hostline.testing.FakeRequest``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import h11
 
 __all__ = ["FakeRequest", "FakeServer"]
 
-log = logging.getLogger("hostline.slack.testing")
+log = logging.getLogger("hostline.testing")
 
 
 @attrs.frozen
@@ -47,7 +50,8 @@ Handler = Callable[[FakeRequest], Awaitable[tuple[int, dict[str, str], bytes]]]
 class FakeServer:
     """Serves ``handler`` on ``127.0.0.1`` (a free port unless given one)."""
 
-    def __init__(self, handler: Handler, port: int = 0, name: str = "FakeServer") -> None:
+    def __init__(self, handler: Handler, port: int = 0, name: str = "FakeServer",
+                 *, max_header_bytes: int = 64 * 1024) -> None:
         self.handler = handler
         self.port = port
         self.name = name
@@ -57,6 +61,12 @@ class FakeServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._max_header_bytes = max_header_bytes
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread; returns once the port listens."""
@@ -105,7 +115,7 @@ class FakeServer:
 
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_header_bytes)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

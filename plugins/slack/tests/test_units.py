@@ -125,3 +125,11 @@ def test_fake_validates_like_slack_with_slack_sdk() -> None:
         with pytest.raises(SlackApiError):
             client.chat_postMessage(channel="C0X", text="too soon")
         assert fake.violations and fake.violations[0].method == "chat.postMessage"
+
+
+def test_files_that_are_not_a_list_are_no_files() -> None:
+    from hostline_slack.events import files_of
+
+    for files in (True, 5, "x", {"id": "F1"}, None):
+        assert files_of("T1", {"files": files}) == []
+    assert len(files_of("T1", {"files": [{"id": "F1", "mimetype": "image/png"}, 7]})) == 1

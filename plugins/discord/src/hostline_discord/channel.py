@@ -31,7 +31,7 @@ from hostline import DeliveryReceipt, Destination, Identity, Message, RunResult,
 from .api import DiscordAPI, DiscordError, DiscordPermanentError, DiscordRetryableError
 from .commands import ARG_OPTIONS, command_payloads, register_commands
 from .config import DiscordConfig
-from .format import escape_markdown, render_chunks, split_message
+from .format import render_chunks
 from .gateway import DEFAULT_INTENTS, MESSAGE_CONTENT, GatewayClient, GatewayFatal, hold_lock
 from .interactions import (
     APPLICATION_COMMAND,
@@ -50,7 +50,17 @@ from .interactions import (
 )
 from .messages import GatewayMessage, parse_message
 from .ratelimit import Route
-from .replies import Where, dm_channel, send_item
+from .replies import (
+    FEEDBACK_PREFIX,
+    NEW_BUTTON,
+    Where,
+    answer_items,
+    as_bot_messages,
+    dm_channel,
+    plain_items,
+    result_chunks,
+    send_item,
+)
 from .signature import InteractionVerifier
 
 log = logging.getLogger("hostline.discord")
@@ -58,8 +68,6 @@ log = logging.getLogger("hostline.discord")
 __all__ = ["DiscordChannel"]
 
 DM_NS = "discord-dm"
-NEW_BUTTON = "hostline:new"
-FEEDBACK_PREFIX = "hostline:fb:"
 
 
 def _json(status: int, data: Any) -> Response:
@@ -126,7 +134,7 @@ class DiscordChannel(hostline.Channel):
             where = Where(None, address[5:], ephemeral=True)
         else:
             where = Where(address)
-        items = [{"op": "channel", "content": c} for c in self._chunks(RunResult((message,)))]
+        items = [{"op": "channel", "content": c} for c in result_chunks(RunResult((message,)))]
         ids = await self._deliver(where, items, key=f"{self.name}:push:{key}", in_task=True)
         return DeliveryReceipt(destination, tuple(ids))
 
@@ -233,7 +241,7 @@ class DiscordChannel(hostline.Channel):
         reply = await self.host.dispatch_command(message.text, channel=self.name, scope=scope,
                                                  identity=identity)
         if reply is not None:
-            await self._deliver(where, self._channel(self._plain(reply)), key=key,
+            await self._deliver(where, as_bot_messages(plain_items(reply)), key=key,
                                 in_task=False)
             return
         destination = Destination(self.name, message.channel_id if message.guild_id else
@@ -245,7 +253,7 @@ class DiscordChannel(hostline.Channel):
                                               input=[Message.user(message.text)],
                                               identity=identity, destination=destination)
         except hostline.Reject as exc:
-            await self._deliver(where, self._channel(self._plain(exc.reply or "Not allowed.")),
+            await self._deliver(where, as_bot_messages(plain_items(exc.reply or "Not allowed.")),
                                 key=key, in_task=False)
             return
         try:
@@ -253,15 +261,11 @@ class DiscordChannel(hostline.Channel):
         except Exception:
             log.exception("discord channel %r: target failed on message %s", self.name,
                           message.id)
-            items = self._plain(self.config.error_reply or "…")
+            items = plain_items(self.config.error_reply or "…")
         else:
-            chunks = self._chunks(turn.reply) if turn.reply is not None else []
+            chunks = result_chunks(turn.reply) if turn.reply is not None else []
             items = self._answer(chunks, turn.run_id) if chunks else []
-        await self._deliver(where, self._channel(items), key=key, in_task=False)
-
-    @staticmethod
-    def _channel(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**item, "op": "channel"} for item in items]
+        await self._deliver(where, as_bot_messages(items), key=key, in_task=False)
 
     # inbound ----------------------------------------------------------------
     async def interactions(self, request: Request) -> Response:
@@ -359,7 +363,7 @@ class DiscordChannel(hostline.Channel):
             reply = await self.host.dispatch_command(
                 f"/{name} {args}".strip(), channel=self.name, scope=self.scope(interaction),
                 identity=identity) or f"Unknown command /{name}."
-        await self._deliver(where, self._plain(reply), key=key, in_task=False)
+        await self._deliver(where, plain_items(reply), key=key, in_task=False)
 
     async def _on_component(self, interaction: Interaction, identity: Identity) -> str:
         custom = interaction.custom_id or ""
@@ -385,7 +389,7 @@ class DiscordChannel(hostline.Channel):
                       key: str) -> None:
         text = interaction.options.get("text", "").strip()
         if not text:
-            await self._deliver(where, self._plain(f"Usage: /{self.config.command} text"),
+            await self._deliver(where, plain_items(f"Usage: /{self.config.command} text"),
                                 key=key, in_task=False)
             return
         try:
@@ -394,7 +398,7 @@ class DiscordChannel(hostline.Channel):
                 input=[Message.user(text)], identity=identity,
                 destination=self._destination(interaction, identity))
         except hostline.Reject as exc:
-            await self._deliver(where, self._plain(exc.reply or "Not allowed."), key=key,
+            await self._deliver(where, plain_items(exc.reply or "Not allowed."), key=key,
                                 in_task=False)
             return
         last_edit = -math.inf
@@ -409,9 +413,9 @@ class DiscordChannel(hostline.Channel):
                               self.name, interaction.id)
                 failed = True
         if failed:
-            items = self._plain(self.config.error_reply or "…")
+            items = plain_items(self.config.error_reply or "…")
         else:
-            chunks = self._chunks(turn.reply) if turn.reply is not None else []
+            chunks = result_chunks(turn.reply) if turn.reply is not None else []
             items = self._answer(chunks or ["…"], turn.run_id)
         gap = last_edit + self.config.stream_edit_interval - time.monotonic()
         if gap > 0:
@@ -446,29 +450,9 @@ class DiscordChannel(hostline.Channel):
         return False, last_edit
 
     # outbound ---------------------------------------------------------------
-    def _chunks(self, result: RunResult) -> list[str]:
-        text = "\n\n".join(m.text for m in result.messages if m.text.strip())
-        return render_chunks(text) if text.strip() else []
-
-    def _plain(self, text: str) -> list[dict[str, Any]]:
-        chunks = split_message(escape_markdown(text)) if text.strip() else ["…"]
-        return [{"op": "original" if i == 0 else "followup", "content": c}
-                for i, c in enumerate(chunks)]
-
     def _answer(self, chunks: list[str], run_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = [{"op": "original" if i == 0 else "followup",
-                                        "content": c} for i, c in enumerate(chunks)]
-        buttons: list[Any] = []
-        if self.config.new_conversation_button:
-            buttons.append({"type": 2, "style": 2, "label": "New conversation",
-                            "custom_id": NEW_BUTTON})
-        if self.config.feedback_buttons:
-            buttons += [{"type": 2, "style": 2, "emoji": {"name": emoji},
-                         "custom_id": f"{FEEDBACK_PREFIX}{rating}:{run_id}"[:100]}
-                        for emoji, rating in (("👍", "up"), ("👎", "down"))]
-        if buttons:
-            items[-1]["components"] = [{"type": 1, "components": buttons}]
-        return items
+        return answer_items(chunks, run_id, new_button=self.config.new_conversation_button,
+                            feedback=self.config.feedback_buttons)
 
     async def _dm(self, user_id: str) -> str:
         store = self.host.store

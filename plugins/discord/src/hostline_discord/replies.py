@@ -19,12 +19,19 @@ from typing import Any
 
 import attrs
 
+from hostline import RunResult
+
 from .api import DiscordAPI, DiscordError, DiscordPermanentError, DiscordRetryableError
+from .format import escape_markdown, render_chunks, split_message
 from .interactions import EPHEMERAL, TOKEN_LIFETIME
 from .ratelimit import Route
 
-__all__ = ["Where", "send_item"]
+__all__ = ["FEEDBACK_PREFIX", "NEW_BUTTON", "Where", "answer_items", "as_bot_messages",
+           "dm_channel", "plain_items", "result_chunks", "send_item"]
 
+#: custom_id of the "New conversation" button and prefix of the feedback buttons'.
+NEW_BUTTON = "hostline:new"
+FEEDBACK_PREFIX = "hostline:fb:"
 #: Mentions in agent text never ping anyone.
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 #: An unknown-webhook answer this soon after the interaction means Discord has
@@ -110,3 +117,39 @@ async def send_item(api: DiscordAPI, app_id: str, where: Where, item: dict[str, 
     answer = await api.request(Route("POST", "/channels/{channel_id}/messages",
                                      channel_id=channel), body)
     return _message_id(answer)
+
+
+def result_chunks(result: RunResult) -> list[str]:
+    """A result's text as Discord messages (rendered Markdown, split)."""
+    text = "\n\n".join(m.text for m in result.messages if m.text.strip())
+    return render_chunks(text) if text.strip() else []
+
+
+def plain_items(text: str) -> list[dict[str, Any]]:
+    """Plain text (a command's reply) as items: the original, then follow-ups."""
+    chunks = split_message(escape_markdown(text)) if text.strip() else ["…"]
+    return [{"op": "original" if i == 0 else "followup", "content": c}
+            for i, c in enumerate(chunks)]
+
+
+def answer_items(chunks: list[str], run_id: str, *, new_button: bool,
+                 feedback: bool) -> list[dict[str, Any]]:
+    """An answer as items, its buttons under the last message."""
+    items: list[dict[str, Any]] = [{"op": "original" if i == 0 else "followup",
+                                    "content": c} for i, c in enumerate(chunks)]
+    buttons: list[Any] = []
+    if new_button:
+        buttons.append({"type": 2, "style": 2, "label": "New conversation",
+                        "custom_id": NEW_BUTTON})
+    if feedback:
+        buttons += [{"type": 2, "style": 2, "emoji": {"name": emoji},
+                     "custom_id": f"{FEEDBACK_PREFIX}{rating}:{run_id}"[:100]}
+                    for emoji, rating in (("👍", "up"), ("👎", "down"))]
+    if buttons and items:
+        items[-1]["components"] = [{"type": 1, "components": buttons}]
+    return items
+
+
+def as_bot_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same items sent as bot messages (Gateway answers have no webhook)."""
+    return [{**item, "op": "channel"} for item in items]

@@ -92,7 +92,7 @@ class MCPChannel(Channel):
     @hookimpl
     def hostline_routes(self, host: Host) -> list[Route]:
         """The Streamable HTTP endpoint and, with OAuth, its resource metadata."""
-        routes = [Route("/", self.gate)]
+        routes = [Route("/", self.gate, methods=["GET", "POST", "DELETE"])]
         if self.oauth is not None:
             routes.append(Route("/.well-known/oauth-protected-resource", self.metadata,
                                 methods=["GET"]))

@@ -71,7 +71,8 @@ def strip_mentions(text: str, bot_user: str | None) -> str:
 def files_of(team: str, event: dict[str, Any]) -> list[Any]:
     """The event's files as parts; ``file_id`` is ``TEAM:FILE`` for :meth:`download`."""
     parts: list[Any] = []
-    for f in event.get("files") or ():
+    files = event.get("files")
+    for f in files if isinstance(files, list) else ():
         f = d(f)
         fid = slack_id(f.get("id"))
         if not fid:

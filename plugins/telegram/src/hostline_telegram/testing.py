@@ -1,8 +1,8 @@
 """A local Telegram Bot API server for tests: :class:`FakeBotAPI`.
 
-It serves the Bot API's HTTP shape on a free loopback port (a small
-HTTP/1.1 server on its own event loop in a background thread, so it works
-from sync and async tests and costs little per request),
+It serves the Bot API's HTTP shape on a free loopback port (on
+:class:`hostline.testing.FakeServer`: its own event loop in a background
+thread, so it works from sync and async tests and costs little per request),
 validates requests the way Telegram does - unknown method -> 404, wrong
 token -> 401, ``chat_id`` required, HTML parsed with Telegram's rules and
 ``entities`` checked against the Bot API's entity rules
@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +49,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
+
+from hostline.testing import FakeRequest, FakeServer
 
 from .entities import (
     EntityError,
@@ -73,9 +74,6 @@ _ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_video", 
                       "record_video_note", "upload_video_note"})
 _MAX_FILE = 20 * 1024 * 1024
 _NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and "
                  "reply markup are exactly the same as a current content and reply markup of "
                  "the message")
@@ -216,13 +214,10 @@ class FakeBotAPI:
         self._in_flight = 0
         #: The most Bot API calls that were being answered at one time.
         self.max_in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = FakeServer(self._handle, port=self.port, name="FakeBotAPI",
+                                  max_header_bytes=1 << 20)
         self._changed: asyncio.Event | None = None
-        self._stop: asyncio.Event | None = None
         self._closing = False
-        self._error: BaseException | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
 
     def __repr__(self) -> str:
         return f"<FakeBotAPI {self.url}>"
@@ -235,39 +230,23 @@ class FakeBotAPI:
 
     def start(self, timeout: float = 10.0) -> FakeBotAPI:
         """Start serving in a background thread; returns when the port accepts."""
-        if self._thread is not None:
+        if self._server.loop is not None and not self._closing:
             return self
         self._closing = False
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, args=(ready,), name="FakeBotAPI",
-                                        daemon=True)
-        self._thread.start()
-        ready.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._error is not None:
-                raise RuntimeError(f"FakeBotAPI failed to start: {self._error!r}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2):
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("FakeBotAPI did not start listening")
+        self._changed = asyncio.Event()
+        self._server.start(timeout)
+        self.port = self._server.port
+        return self
 
     def stop(self) -> None:
         """Stop serving (pending long polls return at once)."""
-        if self._thread is None or self._loop is None:
+        loop, changed = self._server.loop, self._changed
+        if loop is None or changed is None:
             return
         self._closing = True
-
-        def _set() -> None:
-            assert self._stop is not None and self._changed is not None
-            self._changed.set()
-            self._stop.set()
-
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_set)
-        self._thread.join(15)
-        self._thread = None
+            loop.call_soon_threadsafe(changed.set)
+        self._server.stop()
 
     def __enter__(self) -> FakeBotAPI:
         return self.start()
@@ -281,97 +260,10 @@ class FakeBotAPI:
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.stop)
 
-    def _main(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve(ready))
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
-            self._error = exc
-            ready.set()
-        finally:
-            loop.close()
-
-    async def _serve(self, ready: threading.Event) -> None:
-        self._changed = asyncio.Event()
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port,
-                                            limit=1 << 20)
-        self.port = server.sockets[0].getsockname()[1]
-        ready.set()
-        await self._stop.wait()
-        server.close()
-        for writer in list(self._conns):
-            writer.close()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 2)
-
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        """One keep-alive HTTP/1.1 connection: parse, dispatch, answer, repeat."""
-        self._conns.add(writer)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-                    return
-                lines = head[:-4].decode("latin-1").split("\r\n")
-                parts = lines[0].split(" ")
-                if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                    await self._write(writer, 400, b"bad request", "text/plain", False)
-                    return
-                verb, target, version = parts
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    key = name.strip().lower()
-                    headers[key] = f"{headers[key]},{value.strip()}" if key in headers \
-                        else value.strip()
-                try:
-                    body = await self._body(reader, headers)
-                except (asyncio.IncompleteReadError, ValueError, OSError):
-                    return
-                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                status, payload, ctype = await self._dispatch(verb, target, headers, body)
-                try:
-                    await self._write(writer, status, payload, ctype, keep)
-                except OSError:
-                    return  # the client went away (a cancelled long poll)
-                if not keep:
-                    return
-        except Exception:
-            logging.getLogger("hostline.telegram.testing").exception("FakeBotAPI failed")
-        finally:
-            self._conns.discard(writer)
-            writer.close()
-
-    @staticmethod
-    async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
-                if size == 0:
-                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(await reader.readexactly(size))
-                await reader.readexactly(2)
-        length = int(headers.get("content-length") or 0)
-        if length < 0 or length > 64 * 1024 * 1024:
-            raise ValueError("bad content-length")
-        return await reader.readexactly(length) if length else b""
-
-    @staticmethod
-    async def _write(writer: asyncio.StreamWriter, status: int, payload: bytes, ctype: str,
-                     keep: bool) -> None:
-        reason = _REASONS.get(status, "Error")
-        head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n"
-                f"content-length: {len(payload)}\r\n"
-                + ("" if keep else "connection: close\r\n") + "\r\n")
-        writer.write(head.encode("latin-1") + payload)
-        await writer.drain()
+    async def _handle(self, req: FakeRequest) -> tuple[int, dict[str, str], bytes]:
+        status, payload, ctype = await self._dispatch(req.method, req.target, req.headers,
+                                                      req.body)
+        return status, {"content-type": ctype}, payload
 
     async def _dispatch(self, verb: str, target: str, headers: dict[str, str],
                         body: bytes) -> tuple[int, bytes, str]:
@@ -389,7 +281,7 @@ class FakeBotAPI:
         return 404, json.dumps(_NOT_FOUND).encode(), "application/json"
 
     def _notify(self) -> None:
-        loop = self._loop
+        loop = self._server.loop
         if loop is None or self._changed is None:
             return
         changed = self._changed

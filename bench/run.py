@@ -334,6 +334,9 @@ api_keys = ["{API_KEY}"]
 token = "{self.tg.token}"
 secret_token = "{SECRET}"
 api_base = "{self.tg.url}"
+# The fake does not limit sends: measure the host, not Telegram's pacing.
+bot_rate = 0
+chat_rate = 0
 
 """ + self.bf.config_toml() + f"""
 [channels.slack]

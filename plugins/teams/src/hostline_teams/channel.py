@@ -182,7 +182,8 @@ class TeamsChannel(hostline.Channel):
             self.client = client
             self.tokens = TokenProvider(client, cfg.resolved_token_url(), cfg.app_id,
                                         cfg.app_password, cfg.oauth_scope)
-            self.connector = Connector(client, self.tokens)
+            self.connector = Connector(client, self.tokens,
+                                       max_calls=self.host.config.host.outbox.outbound_calls)
             profiles = [IssuerProfile("channel", tuple(cfg.allowed_issuers), OpenIdKeys(
                 client, cfg.openid_metadata_url, cache_seconds=cfg.keys_cache_seconds,
                 refresh_interval=cfg.keys_refresh_interval))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -95,9 +96,13 @@ class Connector:
     :class:`hostline.RetryableDeliveryError` / :class:`hostline.PermanentDeliveryError`.
     """
 
-    def __init__(self, client: httpx.AsyncClient, tokens: TokenProvider) -> None:
+    def __init__(self, client: httpx.AsyncClient, tokens: TokenProvider, *,
+                 max_calls: int = 64) -> None:
         self.client = client
         self.tokens = tokens
+        # Calls beyond the limit wait here, as coroutines, for as long as it
+        # takes: only a pool smaller than the limit makes them time out.
+        self._calls = asyncio.Semaphore(max_calls)
 
     def __repr__(self) -> str:
         return f"<Connector app_id={self.tokens.app_id!r}>"
@@ -114,10 +119,11 @@ class Connector:
         for attempt in (1, 2):
             token = await self.tokens.token()
             try:
-                response = await self.client.post(
-                    url, content=encode_json_bytes(activity),  # never raises on a surrogate
-                    headers={"Authorization": f"Bearer {token}",
-                             "Content-Type": "application/json"})
+                async with self._calls:
+                    response = await self.client.post(
+                        url, content=encode_json_bytes(activity),  # never raises on a surrogate
+                        headers={"Authorization": f"Bearer {token}",
+                                 "Content-Type": "application/json"})
             except httpx.PoolTimeout:
                 raise RetryableDeliveryError(f"{what}: connection pool exhausted") from None
             except httpx.TimeoutException as exc:

@@ -150,6 +150,9 @@ class TelegramChannel(hostline.Channel):
         # chat -> monotonic time until which Telegram asked us to wait (429).
         # Entries expire; nothing else is kept per chat.
         self._flood: dict[str, float] = {}
+        # [host.outbox] outbound_calls: calls beyond it wait here as coroutines for as
+        # long as it takes; only a pool set smaller (max_connections) makes them time out.
+        self._outbound = asyncio.Semaphore(host.config.host.outbox.outbound_calls)
         self._pacer = SendPacer(chat_rate=config.chat_rate, chat_burst=config.chat_burst,
                                 group_rate=config.group_rate_per_minute / 60,
                                 bot_rate=config.bot_rate, bot_burst=config.bot_burst)
@@ -587,7 +590,8 @@ class TelegramChannel(hostline.Channel):
             await self._pacer.wait(chat, group=not (isinstance(where.chat_id, int)
                                                     and where.chat_id > 0))
         try:
-            return await self.api.call(method, params, files=files)
+            async with self._outbound:
+                return await self.api.call(method, params, files=files)
         except TelegramError as exc:
             if exc.error_code == 429:
                 self._set_flood(chat, exc.retry_after or 1.0)

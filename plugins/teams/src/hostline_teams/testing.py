@@ -1,8 +1,8 @@
 """Local fakes of the Bot Framework services, for testing Teams bots for real.
 
 Everything runs as real HTTP servers on free loopback ports (each on
-:class:`hostline.testing.FakeServer`), so they work with an in-process host, a ``hostline serve`` child
-process, or any other bot:
+:class:`hostline.testing.FakeServer`), so they work with an in-process
+host, a ``hostline serve`` child process, or any other bot:
 
 * :class:`FakeOpenIdService` - the OpenID metadata document and the JWKS
   with ``endorsements``, signing keys generated with ``cryptography``.

@@ -1,32 +1,29 @@
-"""SQLite store: stdlib ``sqlite3`` in WAL mode, JSON rows, group commit.
-
-Statements run on the event loop's thread (see :meth:`SQLiteStore._flush`
-for why); writes queued in one turn of the loop share one transaction, and
-WAL checkpoints run on a thread of their own. Several processes may open the
-same file: writes use ``BEGIN IMMEDIATE`` and a busy timeout waits out the
-other writer.
+"""SQLite store: the schema and the SQL of sessions, key-value records,
+links and the task queue, as JSON rows, on the write engine of
+:mod:`hostline.store.sqlite_engine` (stdlib ``sqlite3`` in WAL mode, group
+commit on the event loop's thread, checkpoints on their own).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StoreSchemaError
 from ..ids import random_hex
-from ..json_boundary import decode_stored_json, encode_json
+from ..json_boundary import decode_stored_json
 from ..types import History, Message, Session
-from .base import COPY_KEYS, COPY_TABLES, Doorbell, JSONText, Store, Task
+from .base import COPY_KEYS, COPY_TABLES, Doorbell, JSONText, Store
 from .doorbell import UdpDoorbell
+from .sqlite_engine import encode_row
 from .sqlite_ops import SQLiteOperatorMixin
+from .sqlite_queue import SQLiteQueue
 
 if TYPE_CHECKING:
     from ..config import StoreConfig
@@ -37,20 +34,8 @@ T = TypeVar("T")
 SCHEMA_VERSION = 3
 #: How many ready tasks one claim looks at, at most: bounds claim cost under a
 #: deep backlog (a partition with more queued than this delays later ones).
-_CLAIM_SCAN = 20_000
 _PURGE_CHUNK = 2000
-_BUSY_MS = 30_000  # how long a write waits for another process's write lock
-_TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys
 
-
-def _encode(value: Any) -> str:
-    # ASCII, as rows were always written (erasure searches both forms anyway).
-    return encode_json(value, ensure_ascii=True)
-
-
-def _log_failure(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("a background store write failed: %s", fut.exception())
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -92,61 +77,8 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
-class _Checkpointer:
-    """Copies the WAL back into the database file from its own thread and
-    connection, so the fsync a checkpoint needs never stalls the event loop.
-    (Every connection of hostline's turns SQLite's automatic checkpoints off.)"""
-
-    PERIOD = 1.0
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._wake = threading.Event()
-        self._stopping = False
-        self._commits = 0
-        self._thread = threading.Thread(target=self._run, name="hostline-sqlite-checkpoint",
-                                        daemon=True)
-        self._thread.start()
-
-    def nudge(self) -> None:
-        self._commits += 1
-        if self._commits >= 200:
-            self._commits = 0
-            self._wake.set()
-
-    def _run(self) -> None:
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None,
-                             check_same_thread=False)
-        try:
-            db.execute("PRAGMA wal_autocheckpoint=0")
-            while not self._stopping:
-                self._wake.wait(self.PERIOD)
-                self._wake.clear()
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed: %s", exc)
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            db.close()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-
-
-class SQLiteStore(SQLiteOperatorMixin, Store):
+class SQLiteStore(SQLiteOperatorMixin, SQLiteQueue, Store):
     """The default store: ``<state_dir>/hostline.sqlite3``."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._flush_handle: asyncio.Handle | asyncio.TimerHandle | None = None
-        self._busy_since: float | None = None
-        self._checkpointer: _Checkpointer | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -198,202 +130,20 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
         """The loopback UDP doorbell in ``<state_dir>/runners`` (one machine)."""
         return UdpDoorbell(self.path.parent / "runners")
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a read now, on the loop's thread (WAL readers never wait for a writer)."""
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return fn(*args)
-
-    # lifecycle ------------------------------------------------------------
-    async def open(self) -> None:
-        if self._db is None:
-            self._open()
-            self._checkpointer = _Checkpointer(self.path)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                             check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-        db.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                raise StoreSchemaError(
-                    f"{self.path}: schema version {version} is newer than this hostline "
-                    f"({SCHEMA_VERSION}); upgrade hostline"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                # executescript() would commit our transaction: run statements one by one.
-                for statement in _MIGRATIONS[v].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={v}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            db.close()
-            raise
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is None:
-            return
-        while self._batch:  # queued writes first (waiting out another writer's lock)
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-            self._flush()
-            if self._batch:
-                await asyncio.sleep(0.001)
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self._checkpointer is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
-            self._checkpointer = None
-        self._db.close()
-        self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
-
-    def _queue(self, op: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
-        """Add ``op`` to the next group commit; its future gets the result."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._batch.append((op, fut))
-        if self._flush_handle is None:
-            self._flush_handle = loop.call_soon(self._flush)
-        return fut
-
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` in a write transaction, committed together with every
-        other write queued in the same turn of the event loop (group commit):
-        under load many webhook acks share one commit."""
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return await self._queue(op)  # type: ignore[no-any-return]
-
-    def _write_later(self, op: Callable[[sqlite3.Connection], Any]) -> None:
-        """Queue a write nobody waits for (failures are logged)."""
-        if self._db is not None:
-            self._queue(op).add_done_callback(_log_failure)
-
-    def _flush(self) -> None:
-        # On the event loop's thread, on purpose: SQLite releases the GIL for
-        # every statement step, so a writer thread pays a GIL hand-off per
-        # step while the loop is busy (measured: group commits of 32 webhook
-        # acks took ~10 ms that way, against ~0.5 ms here). A commit in WAL
-        # mode with synchronous=NORMAL does not fsync; checkpoints, which do,
-        # run on their own thread and connection. The write lock is never
-        # waited for here: while another process holds it, the batch is
-        # retried a millisecond later and the loop keeps serving.
-        self._flush_handle = None
-        if not self._batch:
-            return
-        db = self.db
-        try:
-            db.execute("PRAGMA busy_timeout=0")
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            finally:
-                db.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-        except sqlite3.OperationalError as exc:
-            now = time.monotonic()
-            if self._busy_since is None:
-                self._busy_since = now
-            if "locked" in str(exc) and now - self._busy_since < _BUSY_MS / 1000:
-                self._flush_handle = asyncio.get_running_loop().call_later(0.001, self._flush)
-                return
-            self._busy_since = None
-            self._fail(self._take(), exc)
-            return
-        self._busy_since = None
-        batch = self._take()
-        try:
-            results = self._run_batch([op for op, _ in batch])
-        except BaseException as exc:
-            self._fail(batch, exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, fut), (ok, value) in zip(batch, results, strict=True):
-            if fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-        if self._checkpointer is not None:
-            self._checkpointer.nudge()
-
-    def _take(self) -> list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]:
-        batch, self._batch = self._batch, []
-        return batch
-
-    @staticmethod
-    def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_exception(exc if isinstance(exc, Exception)
-                                  else RuntimeError("store write interrupted"))
-
-    def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]
-                   ) -> list[tuple[bool, Any]]:
-        """Run ``ops`` in the transaction :meth:`_flush` began, and commit."""
-        db = self.db
-        try:
-            try:
-                out: list[tuple[bool, Any]] = [(True, op(db)) for op in ops]
-            except Exception as exc:  # noqa: BLE001 - handed back to its caller
-                db.execute("ROLLBACK")
-                if len(ops) == 1:
-                    return [(False, exc)]
-                # Rare: undo the batch and give every write a savepoint of its
-                # own, so one failing write does not undo the others.
-                db.execute("BEGIN IMMEDIATE")
-                out = [self._isolated(db, op) for op in ops]
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return out
-
-    @staticmethod
-    def _isolated(db: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any]
-                  ) -> tuple[bool, Any]:
-        db.execute("SAVEPOINT w")
-        try:
-            result = op(db)
-        except Exception as exc:  # noqa: BLE001 - handed back to its caller
-            db.execute("ROLLBACK TO w")
-            db.execute("RELEASE w")
-            return (False, exc)
-        db.execute("RELEASE w")
-        return (True, result)
-
-    def _quarantine(self, tbl: str, key: str, raw: Any, error: str) -> None:
-        log.warning("quarantined a corrupt %s row %r: %s", tbl, key, error)
-        self.db.execute(
-            "INSERT INTO quarantine (tbl, row_key, raw, error, at) VALUES (?,?,?,?,?)",
-            (tbl, key, raw if isinstance(raw, str) else repr(raw), error, time.time()),
-        )
-
-    def _drop(self, tbl: str, column: str, key: Any, raw: Any, error: str) -> None:
-        """Move a corrupt row to the quarantine table (a queued write: reads
-        never take the write lock)."""
-        def move(d: sqlite3.Connection) -> None:
-            self._quarantine(tbl, str(key), raw, error)
-            d.execute(f"DELETE FROM {tbl} WHERE {column}=?", (key,))
-
-        self._write_later(move)
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Migrate the schema to :data:`SCHEMA_VERSION`; refuse a newer one."""
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{self.path}: schema version {version} is newer than this hostline "
+                f"({SCHEMA_VERSION}); upgrade hostline"
+            )
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            # executescript() would commit our transaction: run statements one by one.
+            for statement in _MIGRATIONS[v].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={v}")
 
     # sessions -------------------------------------------------------------
     async def load_session(self, scope: str, history_limit: int
@@ -436,10 +186,10 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
                         *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
-        state = _encode(session.state)
-        rows = [_encode(m.to_json()) for m in messages]
+        state = encode_row(session.state)
+        rows = [encode_row(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        kv_rows = [(ns, k, _encode(v)) for ns, k, v in records]
+        kv_rows = [(ns, k, encode_row(v)) for ns, k, v in records]
 
         def tx(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -492,7 +242,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
-        raw = value if type(value) is JSONText else _encode(value)
+        raw = value if type(value) is JSONText else encode_row(value)
         exp = None if ttl is None else time.time() + ttl
         await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
@@ -500,7 +250,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             "expires_at=excluded.expires_at", (ns, key, raw, exp)))
 
     async def kv_add(self, ns: str, key: str, value: Any, ttl: float | None = None) -> bool:
-        raw = _encode(value)
+        raw = encode_row(value)
         now = time.time()
         exp = None if ttl is None else now + ttl
 
@@ -560,7 +310,7 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
 
     # links ----------------------------------------------------------------
     async def link(self, identity_key: str, user_id: str, identity: dict[str, Any]) -> None:
-        raw = _encode(identity)
+        raw = encode_row(identity)
         await self._write(lambda db: db.execute(
             "INSERT INTO links (identity, user_id, data, linked_at) VALUES (?,?,?,?) "
             "ON CONFLICT(identity) DO UPDATE SET user_id=excluded.user_id, data=excluded.data, "
@@ -605,153 +355,6 @@ class SQLiteStore(SQLiteOperatorMixin, Store):
             return out
         return await self._call(q)
 
-    # tasks ----------------------------------------------------------------
-    async def enqueue(self, kind: str, payload: dict[str, Any], *, partition: str = "",
-                      key: str | None = None, delay: float = 0.0,
-                      remember: float | None = None) -> int | None:
-        raw = _encode(payload)
-        now = time.time()
-        # An unpartitioned task gets a partition of its own: nothing orders it.
-        partition = partition or f"~{random_hex()}"
-
-        def tx(db: sqlite3.Connection) -> int | None:
-            if key is not None and remember is not None and not db.execute(
-                    "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,'null',?) "
-                    "ON CONFLICT(ns, key) DO UPDATE SET expires_at=excluded.expires_at "
-                    "WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?",
-                    (_TASK_KEYS, key, now + remember, now)).rowcount:
-                return None
-            cur = db.execute(
-                "INSERT INTO tasks (kind, part, key, payload, state, attempts, next_at, "
-                "created_at, updated_at) VALUES (?,?,?,?,'pending',0,?,?,?) "
-                "ON CONFLICT(key) DO NOTHING",
-                (kind, partition, key, raw, now + delay, now, now))
-            return cur.lastrowid if cur.rowcount else None
-
-        return await self._write(tx)
-
-    async def dead_letter(self, kind: str, payload: dict[str, Any], reason: str) -> int | None:
-        raw, now = _encode(payload), time.time()
-        return await self._write(lambda db: db.execute(
-            "INSERT INTO tasks (kind, part, key, payload, state, attempts, next_at, created_at, "
-            "updated_at, last_error) VALUES (?,?,NULL,?,'dead',0,?,?,?,?)",
-            (kind, f"~{random_hex()}", raw, now, now, now, reason[:500])).lastrowid)
-
-    async def claim(self, owner: str, limit: int, lease: float,
-                    kinds: list[str] | None = None) -> list[Task]:
-        return await self._write(lambda db: self._claim(db, owner, limit, lease, kinds))
-
-    def _claim(self, db: sqlite3.Connection, owner: str, limit: int, lease: float,
-               kinds: list[str] | None) -> list[Task]:
-        now = time.time()
-        # Expired leases belong to a crashed or stalled worker: take them back.
-        db.execute("UPDATE tasks SET state='pending', owner=NULL WHERE state='leased' "
-                   "AND lease_until<=?", (now,))
-        busy = {r[0] for r in db.execute("SELECT part FROM tasks WHERE state='leased'")}
-        wanted = None if kinds is None else set(kinds)
-        # The oldest ready task of each partition with nothing in flight: one
-        # chat runs in order, and a busy chat cannot starve the others. Walk
-        # the ready tasks in id order (an index range, not a scan of the whole
-        # queue) and stop once enough partitions were found.
-        cursor = db.execute("SELECT id, part, kind FROM tasks INDEXED BY tasks_order "
-                            "WHERE state='pending' "
-                            "AND next_at<=? ORDER BY id", (now,))
-        ids: list[int] = []
-        scanned = 0
-        while len(ids) < limit and scanned < _CLAIM_SCAN:
-            batch = cursor.fetchmany(256)
-            if not batch:
-                break
-            scanned += len(batch)
-            for task_id, part, kind in batch:
-                if part in busy or (wanted is not None and kind not in wanted):
-                    continue
-                busy.add(part)
-                ids.append(task_id)
-                if len(ids) == limit:
-                    break
-        cursor.close()
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        db.execute(f"UPDATE tasks SET state='leased', owner=?, lease_until=?, "
-                   f"attempts=attempts+1, updated_at=? WHERE id IN ({marks})",
-                   [owner, now + lease, now, *ids])
-        out: list[Task] = []
-        for row in db.execute(
-                "SELECT id, kind, part, key, payload, state, attempts, next_at, created_at, "
-                f"last_error FROM tasks WHERE id IN ({marks}) ORDER BY id", ids).fetchall():
-            try:
-                payload = decode_stored_json(row[4])
-                if not isinstance(payload, dict):
-                    raise ValueError("payload is not an object")
-            except ValueError as exc:
-                self._quarantine("tasks", str(row[0]), row[4], str(exc))
-                db.execute("DELETE FROM tasks WHERE id=?", (row[0],))
-                continue
-            out.append(Task(row[0], row[1], row[2], row[3], payload, row[5], row[6], row[7],
-                            row[8], row[9]))
-        return out
-
-    async def finish(self, task_id: int, owner: str) -> None:
-        await self._write(lambda db: db.execute(
-            "DELETE FROM tasks WHERE id=?", (task_id,)))
-
-    async def reschedule(self, task_id: int, owner: str, error: str, at: float | None) -> None:
-        now = time.time()
-        args: tuple[Any, ...]
-        if at is None:
-            sql, args = ("UPDATE tasks SET state='dead', owner=NULL, lease_until=NULL, "
-                         "last_error=?, updated_at=? WHERE id=?", (error[:500], now, task_id))
-        else:
-            sql, args = ("UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
-                         "next_at=?, last_error=?, updated_at=? WHERE id=?",
-                         (at, error[:500], now, task_id))
-        await self._write(lambda db: db.execute(sql, args))
-
-    async def release(self, owner: str) -> int:
-        return await self._write(lambda db: db.execute(
-            "UPDATE tasks SET state='pending', owner=NULL, lease_until=NULL, "
-            "attempts=MAX(attempts-1, 0) WHERE state='leased' AND owner=?", (owner,)).rowcount)
-
-    async def extend(self, task_id: int, owner: str, lease: float) -> bool:
-        return await self._write(lambda db: db.execute(
-            "UPDATE tasks SET lease_until=? WHERE id=? AND owner=? AND state='leased'",
-            (time.time() + lease, task_id, owner)).rowcount > 0)
-
-    async def list_tasks(self, states: list[str] | None = None, limit: int = 100) -> list[Task]:
-        def q() -> list[Task]:
-            sql = ("SELECT id, kind, part, key, payload, state, attempts, next_at, created_at, "
-                   "last_error FROM tasks")
-            args: list[Any] = []
-            if states:
-                sql += f" WHERE state IN ({','.join('?' * len(states))})"
-                args.extend(states)
-            sql += " ORDER BY id LIMIT ?"
-            args.append(limit)
-            out = []
-            for row in self.db.execute(sql, args).fetchall():
-                try:
-                    payload = decode_stored_json(row[4])
-                except ValueError:
-                    payload = {}
-                out.append(Task(row[0], row[1], row[2], row[3], payload, row[5], row[6],
-                                row[7], row[8], row[9]))
-            return out
-        return await self._call(q)
-
-    async def retry_task(self, task_id: int) -> bool:
-        return await self._write(lambda db: db.execute(
-            "UPDATE tasks SET state='pending', attempts=0, next_at=?, owner=NULL "
-            "WHERE id=? AND state='dead'", (time.time(), task_id)).rowcount > 0)
-
-    async def count_pending(self) -> int:
-        def q() -> int:
-            return int(self.db.execute(
-                "SELECT COUNT(*) FROM tasks WHERE state IN ('pending','leased')").fetchone()[0])
-        return await self._call(q)
-
-    # copy -------------------------------------------------------------------
     async def export_rows(self, table: str, after: tuple[Any, ...] | None = None,
                           limit: int = 1000) -> list[dict[str, Any]]:
         cols, keys = COPY_TABLES[table], COPY_KEYS[table]

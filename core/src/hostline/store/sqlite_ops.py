@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from ..json_boundary import decode_stored_json, encode_json
 from .base import AuditEntry, SessionInfo, StoreStats
 from .erasure import Erasure
+from .sqlite_engine import SQLiteEngine
 
 T = TypeVar("T")
 
@@ -57,15 +58,8 @@ def _task_filter(ids: Sequence[int] | None, states: Sequence[str],
     return sql, args
 
 
-class SQLiteOperatorMixin:
-    """Implements the operator part of the Store contract on ``self.db``."""
-
-    if TYPE_CHECKING:
-        @property
-        def db(self) -> sqlite3.Connection: ...
-
-    _write: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
-    _call: Callable[..., Awaitable[Any]]
+class SQLiteOperatorMixin(SQLiteEngine):
+    """Implements the operator part of the Store contract on the engine."""
 
     async def erase(self, erasure: Erasure) -> dict[str, int]:
         def tx(db: sqlite3.Connection) -> dict[str, int]:
@@ -159,10 +153,12 @@ class SQLiteOperatorMixin:
 
     async def audit_append(self, entry: AuditEntry) -> int:
         raw = encode_json(entry.detail, ensure_ascii=True)
-        result: int = await self._write(lambda db: db.execute(
-            "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",
-            (entry.at, entry.actor, entry.action, entry.subject, raw)).lastrowid)
-        return result
+        def insert(db: sqlite3.Connection) -> int:
+            return int(db.execute(
+                "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?,?,?,?,?)",
+                (entry.at, entry.actor, entry.action, entry.subject, raw)).lastrowid or 0)
+
+        return await self._write(insert)
 
     async def audit_list(self, limit: int = 100, before: int | None = None
                          ) -> list[AuditEntry]:

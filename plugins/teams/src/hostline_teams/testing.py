@@ -1,8 +1,8 @@
 """Local fakes of the Bot Framework services, for testing Teams bots for real.
 
-Everything runs as real HTTP servers on free loopback ports (one thread
-each), so they work with an in-process host, a ``hostline serve`` child
-process, or any other bot:
+Everything runs as real HTTP servers on free loopback ports (each on
+:class:`hostline.testing.FakeServer`), so they work with an in-process
+host, a ``hostline serve`` child process, or any other bot:
 
 * :class:`FakeOpenIdService` - the OpenID metadata document and the JWKS
   with ``endorsements``, signing keys generated with ``cryptography``.
@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import http.server
 import json
 import threading
 import time
@@ -47,6 +46,8 @@ import attrs
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from hostline.testing import FakeRequest, FakeServer
 
 __all__ = [
     "BOT_FRAMEWORK_ISSUER",
@@ -120,13 +121,14 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
 
 
 class _FakeServer:
-    """A threaded HTTP server on 127.0.0.1 and a free port, calling :meth:`handle`."""
+    """A fake service on :class:`hostline.testing.FakeServer` (127.0.0.1, a free
+    port), answering each request with :meth:`handle` in a worker thread, so a
+    fake that sleeps to play a slow service never holds the others up."""
 
     name = "fake"
 
     def __init__(self) -> None:
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: FakeServer | None = None
         self.lock = threading.RLock()
 
     @property
@@ -134,53 +136,26 @@ class _FakeServer:
         """``http://127.0.0.1:PORT`` (no trailing slash)."""
         if self._server is None:
             raise RuntimeError(f"{self.name} is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def start(self) -> _FakeServer:
         """Listen and serve in a daemon thread."""
-        fake = self
+        async def answer(request: FakeRequest) -> Reply:
+            try:
+                return await asyncio.to_thread(self.handle, request.method, request.target,
+                                               request.headers, request.body)
+            except Exception as exc:  # noqa: BLE001 - a fake must answer, not hang
+                return _json(500, {"error": {"code": "FakeServerError",
+                                             "message": f"{type(exc).__name__}: {exc}"}})
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without this, Nagle plus
-            # delayed ACKs add ~40 ms to every answer.
-            disable_nagle_algorithm = True
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                try:
-                    status, headers, payload = fake.handle(
-                        self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                        body)
-                except Exception as exc:  # noqa: BLE001 - a fake must answer, not hang
-                    status, headers, payload = _json(500, {"error": {
-                        "code": "FakeServerError", "message": f"{type(exc).__name__}: {exc}"}})
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
-                                        name=f"hostline-{self.name}", daemon=True)
-        self._thread.start()
+        self._server = FakeServer(answer, name=f"hostline-{self.name}")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> Any:

@@ -114,3 +114,10 @@ def test_core_imports_have_no_cycle() -> None:
     for module in sorted(graph):
         visit(module, [])
     assert cycles == []
+
+
+def test_no_core_module_is_over_500_lines() -> None:
+    """One concept per module keeps each one readable in a sitting."""
+    long = {str(p.relative_to(CORE)): n for p in CORE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert long == {}

@@ -20,7 +20,7 @@ from .auth import (
     NativeIdAllowlist,
 )
 from .commands import Command, CommandContext
-from .config import Config, Secret, StoreConfig, load_config, secret
+from .config import Config, StoreConfig, load_config
 from .credentials import (
     ApiKey,
     ApiKeys,
@@ -46,6 +46,7 @@ from .errors import (
     RetryableDeliveryError,
     StoreSchemaError,
 )
+from .feedback import Feedback
 from .hookspecs import hookimpl, hookspec
 from .host import Host, Turn
 from .http import BadRequest, error_response, read_json
@@ -66,6 +67,7 @@ from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
 from .outbound import PooledTransport, parse_retry_after
 from .plugins import Channel
 from .runner import RetryPolicy
+from .schema import Secret, secret
 from .store import (
     COPY_KEYS,
     COPY_TABLES,
@@ -88,7 +90,6 @@ from .types import (
     AuthorizationContext,
     DeliveryReceipt,
     Destination,
-    Feedback,
     FilePart,
     History,
     Identity,

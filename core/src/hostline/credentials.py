@@ -25,9 +25,9 @@ from typing import Any
 
 import attrs
 
-from .config import Secret, secret
 from .errors import ChannelConfigurationError
 from .oauth import InvalidToken, OAuthResourceServer
+from .schema import Secret, secret
 from .types import Identity
 
 __all__ = [

@@ -54,8 +54,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from .delivery import ResponseContext
+    from .feedback import Feedback
     from .host import Host
-    from .types import Destination, Feedback, Message, RunRequest
+    from .types import Destination, Message, RunRequest
 
 hookspec = pluggy.HookspecMarker("hostline")
 hookimpl = pluggy.HookimplMarker("hostline")

@@ -21,6 +21,7 @@ from .commands import Command, CommandContext, parse_command
 from .config import Config, HostConfig
 from .delivery import Delivery, LinkPolicy, ResponseContext
 from .errors import Reject
+from .feedback import Feedback
 from .ids import random_hex
 from .isolation import current_isolation
 from .lifespan import StartupError, check_runtime, host_lifespan
@@ -43,7 +44,6 @@ from .targets import Target, load_target
 from .types import (
     AuthorizationContext,
     Destination,
-    Feedback,
     History,
     Identity,
     IsolationKeys,

@@ -24,8 +24,8 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .config import options_for
 from .errors import ConfigError, PluginError
+from .schema import options_for
 
 if TYPE_CHECKING:
     from .config import Config

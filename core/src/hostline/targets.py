@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import options_for
 from .errors import ConfigError
+from .schema import options_for
 from .types import Message, RunRequest, RunResult, RunUpdate, Usage
 
 __all__ = ["Target", "coerce_result", "echo", "load_target"]

@@ -8,18 +8,17 @@ from .base import (
     COPY_TABLES,
     AuditEntry,
     Doorbell,
-    JSONText,
     LeaseLock,
     Lock,
     SessionInfo,
     Store,
     StoreStats,
-    Task,
     owner_id,
 )
+from .contracts import JSONText, KeyValueStore, LinkStore, SessionStore, Task, TaskQueue
 from .erasure import Erasure
 from .sqlite import SQLiteStore
 
 __all__ = ["COPY_KEYS", "COPY_TABLES", "AuditEntry", "Doorbell", "Erasure", "JSONText",
-           "LeaseLock", "Lock", "SQLiteStore", "SessionInfo", "Store", "StoreStats", "Task",
-           "owner_id"]
+           "KeyValueStore", "LeaseLock", "LinkStore", "Lock", "SQLiteStore", "SessionInfo",
+           "SessionStore", "Store", "StoreStats", "Task", "TaskQueue", "owner_id"]

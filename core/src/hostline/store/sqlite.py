@@ -19,7 +19,8 @@ from ..errors import StoreSchemaError
 from ..ids import random_hex
 from ..json_boundary import decode_stored_json
 from ..types import History, Message, Session
-from .base import COPY_KEYS, COPY_TABLES, Doorbell, JSONText, Store
+from .base import COPY_KEYS, COPY_TABLES, Doorbell, Store
+from .contracts import JSONText
 from .doorbell import UdpDoorbell
 from .sqlite_engine import encode_row
 from .sqlite_ops import SQLiteOperatorMixin

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..ids import random_hex
 from ..json_boundary import decode_stored_json
-from .base import Task
+from .contracts import Task
 from .sqlite_engine import SQLiteEngine, encode_row
 
 __all__ = ["TASK_KEYS", "SQLiteQueue"]

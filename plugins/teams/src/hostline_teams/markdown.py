@@ -18,6 +18,8 @@ its own complete fence.
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 
 from hostline import markdown
 
@@ -53,6 +55,11 @@ def _escape_text(text: str, at_line_start: bool, escape: re.Pattern[str] = _ESCA
             line = escape.sub(r"\\\1", line)
         out.append(line)
     return "\n".join(out)
+
+
+def _punctuation(char: str) -> bool:
+    """CommonMark's punctuation: ASCII punctuation and Unicode P categories."""
+    return char in string.punctuation or unicodedata.category(char).startswith("P")
 
 
 def _fence(code: str, char: str = "`") -> str:
@@ -156,6 +163,14 @@ def render_part(part: markdown.StyledText) -> str:
                 return
             lead = len(content) - len(content.lstrip())
             trail = len(content) - len(content.rstrip())
+            before = (out[-1][-1:] if out and out[-1] else "") if not lead else " "
+            after = text[s.end:s.end + 1] if not trail else " "
+            if (_punctuation(inner[0]) and before.isalnum()) or (
+                    _punctuation(inner[-1]) and after.isalnum()):
+                # CommonMark would not read the marks as emphasis here (they
+                # would show): keep the text, drop the style.
+                emit(s.start, s.end, nested)
+                return
             if lead:
                 out.append(_escape_text(content[:lead], at_line_start(), escape))
             out.append(mark)

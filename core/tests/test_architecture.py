@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import hostline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +68,12 @@ def test_plugins_import_only_public_hostline_names() -> None:
         offences)
 
 
-def _core_graph() -> dict[str, set[str]]:
+def _graph(package: Path) -> dict[str, set[str]]:
+    """Module -> modules of ``package`` it imports (at any depth, not
+    counting ``if TYPE_CHECKING:`` blocks)."""
     modules: dict[str, Path] = {}
-    for path in CORE.rglob("*.py"):
-        parts = path.relative_to(CORE.parent).with_suffix("").parts
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path
     graph: dict[str, set[str]] = {}
@@ -92,12 +96,17 @@ def _core_graph() -> dict[str, set[str]]:
     return graph
 
 
-def test_core_imports_have_no_cycle() -> None:
+PACKAGES = [CORE, *sorted(p for p in ROOT.glob("plugins/*/src/*") if (p / "__init__.py").exists())]
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_imports_have_no_cycle(package: Path) -> None:
     """Imports inside functions count too: a lazy import is still a dependency."""
-    graph = _core_graph()
-    # The package itself re-exports everything; its submodules never import it.
-    graph.pop("hostline")
-    assert not any("hostline" in deps for deps in graph.values())
+    graph = _graph(package)
+    # The package itself re-exports its modules; its modules never import it.
+    top = package.name
+    graph.pop(top)
+    assert not any(top in deps for deps in graph.values())
     done: set[str] = set()
     cycles: list[str] = []
 

@@ -17,6 +17,8 @@ from hostline import (
     decode_stored_json,
 )
 
+from ._jsonb import to_jsonb
+
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import AsyncConnectionPool
@@ -156,7 +158,6 @@ class PostgresOperatorMixin:
         return [(str(i), str(u), _json(raw), float(at)) for i, u, raw, at in rows]
 
     async def audit_append(self, entry: AuditEntry) -> int:
-        from .store import to_jsonb
 
         rows = await self._rows("INSERT INTO audit (at, actor, action, subject, detail) "
                                 "VALUES (%s, %s, %s, %s, %s::jsonb) RETURNING id",
@@ -217,7 +218,6 @@ class PostgresOperatorMixin:
         return [dict(zip(cols, row, strict=True)) for row in await self._rows(sql, args)]
 
     async def import_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
-        from .store import to_jsonb
 
         cols, keys = COPY_TABLES[table], COPY_KEYS[table]
         if table in ("history", "tasks", "quarantine", "audit"):

@@ -25,7 +25,6 @@ from psycopg_pool import AsyncConnectionPool
 from hostline import (
     ConfigError,
     History,
-    JSONText,
     Message,
     Session,
     Store,
@@ -33,9 +32,9 @@ from hostline import (
     StoreSchemaError,
     Task,
     decode_stored_json,
-    encode_json,
 )
 
+from ._jsonb import to_jsonb
 from ._ops import PostgresOperatorMixin
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._wake import NotifyDoorbell, PostgresLock, redact
@@ -49,15 +48,6 @@ _TASK_KEYS = "hostline:task-keys"  # kv namespace of remembered task keys (as in
 _TASK_COLUMNS = ("id, kind, part, key, payload::text, state, attempts, next_at, created_at, "
                  "last_error")
 # A JSON escape of U+0000 (not one preceded by an escaping backslash): jsonb refuses it.
-_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-
-
-def to_jsonb(value: Any) -> str:
-    """JSON text for a jsonb column: ASCII, U+0000 replaced (jsonb cannot hold it)."""
-    text = value if type(value) is JSONText else encode_json(value, ensure_ascii=True)
-    if "\\u0000" in text:
-        text = _NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
-    return str(text)
 
 
 def _task(row: Sequence[Any], payload: dict[str, Any]) -> Task:

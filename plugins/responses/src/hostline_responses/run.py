@@ -7,9 +7,9 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
-from hostline import Identity, IsolationKeys, Message, Reject, RunResult, RunUpdate, Turn
+from hostline import Host, Identity, IsolationKeys, Message, Reject, RunResult, RunUpdate, Turn
 
 from .protocol import (
     TERMINAL,
@@ -20,11 +20,9 @@ from .protocol import (
     output_text_part,
     usage_object,
 )
+from .records import Records
 
-if TYPE_CHECKING:
-    from .channel import ResponsesChannel
-
-__all__ = ["ResponseRun"]
+__all__ = ["ResponseRun", "RunPlace"]
 
 log = logging.getLogger("hostline.responses")
 
@@ -37,6 +35,14 @@ def _output_text(item: dict[str, Any]) -> str:
                    if p.get("type") == "output_text")
 
 
+class RunPlace(Protocol):
+    """What a run needs of the channel instance it runs in."""
+
+    name: str
+    host: Host
+    records: Records
+
+
 class ResponseRun:
     """Produces one response and keeps its stored record up to date.
 
@@ -44,7 +50,7 @@ class ResponseRun:
     the normalised input items, ``seq`` the next stream sequence number.
     """
 
-    def __init__(self, channel: ResponsesChannel, response: dict[str, Any],
+    def __init__(self, channel: RunPlace, response: dict[str, Any],
                  input_items: list[dict[str, Any]], options: dict[str, Any],
                  iso: IsolationKeys, identity: Identity | None, *, seq: int = 0,
                  scope: str | None = None, partition: str | None = None) -> None:
@@ -86,7 +92,7 @@ class ResponseRun:
         return conv.get("id") if isinstance(conv, dict) else None
 
     @classmethod
-    def from_record(cls, channel: ResponsesChannel, record: dict[str, Any],
+    def from_record(cls, channel: RunPlace, record: dict[str, Any],
                     iso: IsolationKeys) -> ResponseRun:
         """Rebuild a (background) run from its stored record."""
         ident = record.get("identity")

@@ -47,10 +47,11 @@ from .config import load_config
 from .conformance import StoreConformance
 from .host import Host
 from .testing_proxy import ForwardProxy
-from .testing_server import FakeRequest, FakeServer
+from .testing_server import FakeRequest, FakeServer, Polling
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["FakeRequest", "FakeServer", "ForwardProxy", "LocalOAuthIssuer", "ServerProcess",
+__all__ = ["FakeRequest", "FakeServer", "ForwardProxy", "LocalOAuthIssuer", "Polling",
+           "ServerProcess",
            "SimulatedFailure",
            "SimulatedModel", "StoreConformance", "free_port", "hostline_app", "hostline_server",
            "make_host", "simulated_model"]

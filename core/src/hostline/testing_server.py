@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import attrs
 import h11
 
-__all__ = ["FakeRequest", "FakeServer"]
+__all__ = ["FakeRequest", "FakeServer", "Polling"]
 
 log = logging.getLogger("hostline.testing")
 
@@ -42,6 +44,37 @@ class FakeRequest:
     def query(self) -> str:
         """The query string (after ``?``)."""
         return self.target.partition("?")[2]
+
+
+T = TypeVar("T")
+
+
+class Polling:
+    """``wait_for`` (sync tests) and ``until`` (async tests) for fakes: poll a
+    predicate of what the fake recorded until it is truthy."""
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+        """Poll ``predicate`` until it returns something truthy; that value.
+        ``AssertionError`` after ``timeout`` seconds (a bound, not a timing assert)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
+            time.sleep(0.01)
+
+    async def until(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+        """:meth:`wait_for` for async tests (the loop keeps running)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
+            await asyncio.sleep(0.01)
 
 
 Handler = Callable[[FakeRequest], Awaitable[tuple[int, dict[str, str], bytes]]]

@@ -35,7 +35,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -45,6 +44,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+
+from hostline.testing import Polling
 
 from ._fake_checks import error
 from ._fake_gateway import FakeGateway
@@ -87,7 +88,7 @@ class InteractionSigner:
                 "Content-Type": "application/json"}
 
 
-class FakeDiscordAPI(RestRoutes):
+class FakeDiscordAPI(RestRoutes, Polling):
     """Discord's REST API on ``127.0.0.1`` (context manager, sync or async).
 
     ``url`` is the ``api_base`` to configure, ``token`` the bot token it
@@ -269,33 +270,6 @@ class FakeDiscordAPI(RestRoutes):
         """The DM channel the bot opened with ``user_id``, if any."""
         with self._lock:
             return self._dms.get(str(user_id))
-
-    @staticmethod
-    def _polls(timeout: float) -> Any:
-        """Yields until ``timeout`` has passed, then raises ``AssertionError``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            yield
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until truthy; raise ``AssertionError`` after ``timeout``."""
-        for _ in self._polls(timeout):
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError("unreachable")
-
-    async def until(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """:meth:`wait_for` for async tests."""
-        for _ in self._polls(timeout):
-            value = predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.02)
-        raise AssertionError("unreachable")
 
     # injection --------------------------------------------------------------
     def add_channel(self, channel_id: str) -> None:

@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from hostline.testing import FakeRequest, FakeServer
+from hostline.testing import FakeRequest, FakeServer, Polling
 
 from .signing import sign
 
@@ -172,7 +172,7 @@ class _Refusal(Exception):
         self.headers = headers or {}
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(Polling):
     """A Slack Web API on ``127.0.0.1`` (context manager, sync or async).
 
     ``api_base`` is the URL to configure; ``bot_token`` the first workspace's
@@ -341,28 +341,6 @@ class FakeSlackAPI:
     def texts(self, channel: str) -> list[str]:
         """The visible texts of the bot's messages in ``channel``."""
         return [m.text for m in self.messages(channel)]
-
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until it is truthy (sync tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
-            time.sleep(0.01)
-
-    async def until(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until it is truthy (async tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
-            await asyncio.sleep(0.01)
 
     # HTTP -------------------------------------------------------------------
     async def _handle(self, req: FakeRequest) -> tuple[int, dict[str, str], bytes]:

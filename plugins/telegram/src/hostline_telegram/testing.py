@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
-from hostline.testing import FakeRequest, FakeServer
+from hostline.testing import FakeRequest, FakeServer, Polling
 
 from .entities import (
     EntityError,
@@ -174,7 +174,7 @@ def _bool(value: Any) -> bool:
     return bool(value)
 
 
-class FakeBotAPI:
+class FakeBotAPI(Polling):
     """A Bot API server on ``127.0.0.1`` for tests (context manager, sync or async).
 
     ``url`` is the ``api_base`` to configure; ``token`` the token it accepts.
@@ -347,28 +347,6 @@ class FakeBotAPI:
         """Updates queued for ``getUpdates`` and not yet confirmed by an offset."""
         with self._lock:
             return list(self._updates)
-
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until it returns something truthy (sync tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
-            time.sleep(0.01)
-
-    async def until(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until it returns something truthy (async tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {predicate!r}")
-            await asyncio.sleep(0.01)
 
     # injection -------------------------------------------------------------------
     def fail(self, method: str | None = "sendMessage", *, chat_id: Any = None, times: int = 1,

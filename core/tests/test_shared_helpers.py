@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import time
+from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -51,3 +52,28 @@ def test_retry_after_seconds_dates_and_garbage() -> None:
         assert parse_retry_after(nothing) is None
     later = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= (parse_retry_after(later) or 0) <= 31
+
+
+async def test_read_bounded_refuses_a_declared_or_actual_size_over_the_limit() -> None:
+    import httpx
+
+    from hostline import FileTooLarge, read_bounded
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        body = b"x" * int(request.url.params["n"])
+        if not request.url.params.get("chunked"):
+            return httpx.Response(200, content=body)  # with its content-length
+
+        async def chunks() -> Any:
+            yield body[:5]
+            yield body[5:]
+
+        return httpx.Response(200, content=chunks())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(serve)) as client:
+        async with client.stream("GET", "http://files.test/?n=10") as resp:
+            assert await read_bounded(resp, 10) == b"x" * 10
+        for query in ("n=11", "n=11&chunked=1"):
+            async with client.stream("GET", f"http://files.test/?{query}") as resp:
+                with pytest.raises(FileTooLarge, match="11 bytes, over the 10-byte limit"):
+                    await read_bounded(resp, 10)

@@ -64,7 +64,7 @@ from .json_boundary import (
 from .lifespan import StartupError
 from .linking import IdentityLinker, LinkChallenge, LinkResolution, OneTimeCodeLinker
 from .oauth import InvalidToken, OAuthResourceServer, TokenInfo
-from .outbound import PooledTransport, parse_retry_after
+from .outbound import FileTooLarge, PooledTransport, parse_retry_after, read_bounded
 from .plugins import Channel
 from .runner import RetryPolicy
 from .schema import Secret, secret
@@ -142,6 +142,7 @@ __all__ = [
     "Erasure",
     "Feedback",
     "FilePart",
+    "FileTooLarge",
     "History",
     "Host",
     "HostlineError",
@@ -213,6 +214,7 @@ __all__ = [
     "markdown",
     "owner_id",
     "parse_retry_after",
+    "read_bounded",
     "read_json",
     "safe_state_path",
     "scrub_json",

@@ -43,7 +43,7 @@ import httpx
 from . import telemetry
 from .proxies import EnvironmentProxies
 
-__all__ = ["PooledTransport", "parse_retry_after"]
+__all__ = ["FileTooLarge", "PooledTransport", "parse_retry_after", "read_bounded"]
 
 _READ = 64 * 1024
 
@@ -411,3 +411,28 @@ def parse_retry_after(value: str | None, *, cap: float = 3600.0) -> float | None
     if seconds != seconds:  # NaN
         return None
     return max(0.0, min(cap, seconds))
+
+
+class FileTooLarge(ValueError):
+    """A download is over the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"file is {size} bytes, over the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
+async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body of a streamed ``response``, refused with :class:`FileTooLarge`
+    as soon as its declared length or the bytes read pass ``max_bytes``."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FileTooLarge(int(declared), max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise FileTooLarge(size, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)

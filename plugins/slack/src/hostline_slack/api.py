@@ -23,9 +23,8 @@ from urllib.parse import urlencode
 import httpx
 
 import hostline
-from hostline import PooledTransport, parse_retry_after
+from hostline import PooledTransport, parse_retry_after, read_bounded
 
-from .errors import FileTooLarge
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("hostline.slack")
@@ -196,17 +195,7 @@ class SlackAPI:
                     "GET", url, headers={"authorization": f"Bearer {token}"}) as resp:
                 if resp.status_code != 200:
                     raise error_for("download", f"HTTP {resp.status_code}", resp.status_code)
-                declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise FileTooLarge(int(declared), max_bytes)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FileTooLarge(size, max_bytes)
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return await read_bounded(resp, max_bytes)
         except httpx.TimeoutException:
             raise SlackRetryableError("download", "timed out", status=0) from None
         except httpx.HTTPError as exc:

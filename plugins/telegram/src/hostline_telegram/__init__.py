@@ -6,7 +6,9 @@ Enable it with a ``[channels.telegram]`` table (see the README). For tests,
 
 from __future__ import annotations
 
-from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
+from hostline import FileTooLarge
+
+from .api import BotAPI, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .channel import TelegramChannel, Where
 from .config import TelegramConfig
 from .entities import EntityError, check_entities, from_bot_api, to_bot_api

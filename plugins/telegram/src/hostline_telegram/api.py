@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 import hostline
-from hostline import PooledTransport
+from hostline import PooledTransport, read_bounded
 
 log = logging.getLogger("hostline.telegram")
 
@@ -213,17 +213,7 @@ class BotAPI:
                     raise TelegramRetryableError("download", resp.status_code, "download failed") \
                         if resp.status_code >= 500 else \
                         TelegramPermanentError("download", resp.status_code, "download failed")
-                declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise FileTooLarge(int(declared), max_bytes)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FileTooLarge(size, max_bytes)
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return await read_bounded(resp, max_bytes)
         except httpx.PoolTimeout:
             raise TelegramRetryableError("download", 0, "connection pool exhausted") from None
         except httpx.TimeoutException:
@@ -233,10 +223,3 @@ class BotAPI:
                                          ) from None
 
 
-class FileTooLarge(ValueError):
-    """A file is over the configured download limit."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"file is {size} bytes, over the {limit}-byte limit")
-        self.size = size
-        self.limit = limit

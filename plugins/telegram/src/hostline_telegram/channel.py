@@ -32,6 +32,7 @@ from hostline import (
     DeliveryReceipt,
     Destination,
     FilePart,
+    FileTooLarge,
     Identity,
     ImagePart,
     Message,
@@ -43,7 +44,7 @@ from hostline import (
     decode_data_url,
 )
 
-from .api import BotAPI, FileTooLarge, TelegramError, TelegramPermanentError, TelegramRetryableError
+from .api import BotAPI, TelegramError, TelegramPermanentError, TelegramRetryableError
 from .config import TelegramConfig
 from .format import render
 from .ratelimit import SendPacer

@@ -77,16 +77,23 @@ def _doorbells(wake_dir: Path) -> list[int]:
 
 class UdpDoorbell(Doorbell):
     """Listening publishes a loopback UDP port in ``wake_dir``; ringing sends a
-    datagram to every live port there, at most once per loop turn."""
+    datagram to every live port there, at most once per loop turn.
 
-    REFRESH = 1.0
+    The list of ports is read again whenever ``wake_dir`` changed (a runner
+    started or stopped), so a runner that replaced a dead one hears the very
+    next ring; one ``stat`` per ring keeps that cheap.
+    """
+
+    # Directory mtimes tick coarsely: a runner that published within this
+    # window of the last listing may not have moved the mtime, so list again.
+    SETTLE = 1.0
 
     def __init__(self, wake_dir: Path) -> None:
         self.wake_dir = wake_dir
         self._beacon: _Beacon | None = None
         self._sock: socket.socket | None = None
         self._ports: list[int] = []
-        self._listed = 0.0
+        self._listed_mtime: int | None = None
         self._pending = False
 
     async def listen(self, wake: Callable[[], None]) -> None:
@@ -102,13 +109,21 @@ class UdpDoorbell(Doorbell):
         if self._sock is None:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sock.setblocking(False)
-        now = time.monotonic()
-        if not self._ports or now - self._listed > self.REFRESH:
-            self._listed = now
+        if self._stale():
             self._ports = _doorbells(self.wake_dir)
         for port in self._ports:
             with contextlib.suppress(OSError):
                 self._sock.sendto(b"!", ("127.0.0.1", port))
+
+    def _stale(self) -> bool:
+        try:
+            mtime = os.stat(self.wake_dir).st_mtime_ns
+        except OSError:
+            return True
+        recent = time.time_ns() - mtime < self.SETTLE * 1e9
+        stale = not self._ports or mtime != self._listed_mtime or recent
+        self._listed_mtime = mtime
+        return stale
 
     async def close(self) -> None:
         if self._beacon is not None:

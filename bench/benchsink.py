@@ -85,3 +85,17 @@ class SinkChannel(hostline.Channel):
         self.last = now
         self.count += 1
         return hostline.DeliveryReceipt(destination, (key,))
+
+
+async def queue_pushes(store: hostline.Store, n: int) -> None:
+    """Queue ``n`` pushes for the sink channel (1,000 partitions), ahead of
+    a drain: the same work for every backend's outbox run."""
+    from hostline.delivery import DELIVERY, delivery_task
+
+    message = hostline.Message.assistant("bench push")
+    tasks = [delivery_task(hostline.Destination("sink", f"user-{i % 1000}"), message)
+             for i in range(n)]
+    for start in range(0, n, 500):
+        await asyncio.gather(*(store.enqueue(
+            DELIVERY, payload, partition=partition, key=f"bench-{i}")
+            for i, (payload, partition) in enumerate(tasks[start:start + 500], start)))

@@ -92,8 +92,7 @@ class PostgresBench:
 
     # outbox -------------------------------------------------------------------
     def outbox_run(self, backend: str, processes: int, n: int) -> dict[str, Any]:
-        from hostline import Destination, Message
-        from hostline.runner import PUSH, push_task
+        from benchsink import queue_pushes
 
         name = f"pg-outbox-{backend}-{processes}"
         root = self.bench.tmp / name
@@ -105,14 +104,7 @@ class PostgresBench:
         async def enqueue() -> None:
             store = await _open(backend, state, url, schema)
             try:
-                message = Message.assistant("bench push")
-                tasks = [push_task(Destination("sink", f"user-{i % 1000}"), message)
-                         for i in range(n)]
-                for start in range(0, n, 500):
-                    await asyncio.gather(*(store.enqueue(
-                        PUSH, payload, partition=partition, key=f"bench-{i}")
-                        for i, (payload, partition) in enumerate(tasks[start:start + 500],
-                                                                 start)))
+                await queue_pushes(store, n)
             finally:
                 await store.close()
 

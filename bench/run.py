@@ -648,8 +648,9 @@ lookup_users = false
             self.results["outbox"].append(self.outbox_run(workers, self.args.outbox_tasks))
 
     def outbox_run(self, workers: int, n: int) -> dict[str, Any]:
-        from hostline import Destination, Message, SQLiteStore
-        from hostline.delivery import DELIVERY, delivery_task
+        from benchsink import queue_pushes
+
+        from hostline import SQLiteStore
 
         name = f"outbox-{workers}"
         root = self.tmp / name
@@ -670,14 +671,7 @@ stats_dir = "{stats}"
             store = SQLiteStore(state / "hostline.sqlite3")
             await store.open()
             try:
-                message = Message.assistant("bench push")
-                tasks = [delivery_task(Destination("sink", f"user-{i % 1000}"), message)
-                         for i in range(n)]
-                for start in range(0, n, 500):
-                    await asyncio.gather(*(store.enqueue(
-                        DELIVERY, payload, partition=partition, key=f"bench-{i}")
-                        for i, (payload, partition) in enumerate(tasks[start:start + 500],
-                                                                 start)))
+                await queue_pushes(store, n)
             finally:
                 await store.close()
 

@@ -18,7 +18,10 @@ tests subclass it and provide one fixture, ``make_store`` (see
 
 :class:`FakeServer` serves an ``async handler(FakeRequest) -> (status,
 headers, body)`` on a loopback port in its own thread: the base of every
-plugin's fake of an external service.
+plugin's fake of an external service. A body may be streamed (an async
+iterator of ``bytes``, as Server-Sent Events are), and a handler may take
+the connection over with an :class:`Upgrade`; :func:`accept_websocket`
+makes one that talks WebSocket through a :class:`FakeWebSocket`.
 
 :class:`SimulatedModel` (``target = "hostline.testing:simulated_model"``,
 options in ``[host.target_options]``) stands in for a real model in tests and
@@ -47,14 +50,14 @@ from .config import load_config
 from .conformance import StoreConformance
 from .host import Host
 from .testing_proxy import ForwardProxy
-from .testing_server import FakeRequest, FakeServer, Polling
+from .testing_server import FakeRequest, FakeServer, Polling, Reply, Upgrade
+from .testing_websocket import FakeWebSocket, WebSocketClosed, accept_websocket
 from .types import RunRequest, RunResult, RunUpdate, Usage
 
-__all__ = ["FakeRequest", "FakeServer", "ForwardProxy", "LocalOAuthIssuer", "Polling",
-           "ServerProcess",
-           "SimulatedFailure",
-           "SimulatedModel", "StoreConformance", "free_port", "hostline_app", "hostline_server",
-           "make_host", "simulated_model"]
+__all__ = ["FakeRequest", "FakeServer", "FakeWebSocket", "ForwardProxy", "LocalOAuthIssuer",
+           "Polling", "Reply", "ServerProcess", "SimulatedFailure", "SimulatedModel",
+           "StoreConformance", "Upgrade", "WebSocketClosed", "accept_websocket", "free_port",
+           "hostline_app", "hostline_server", "make_host", "simulated_model"]
 
 
 class SimulatedFailure(RuntimeError):

@@ -5,7 +5,14 @@ handler: ``async handler(request: FakeRequest) -> (status, headers, body)``.
 :class:`FakeServer` serves it on a loopback port with its own event loop in
 a daemon thread, so sync tests, async tests and ``hostline serve`` processes
 can all talk to it; keep-alive, chunked bodies and pipelining are h11's.
-Exported as ``hostline.testing.FakeServer`` and ``hostline.testing.FakeRequest``.
+
+``body`` is ``bytes`` (sent with a ``Content-Length``) or an async iterator
+of ``bytes``: a streamed body, each piece written as it comes (chunked to an
+HTTP/1.1 client, close-delimited to an HTTP/1.0 one), as Server-Sent Events
+are. A handler may instead return an :class:`Upgrade`: the server answers
+``101 Switching Protocols`` and hands the connection to ``Upgrade.run``
+(:func:`hostline.testing.accept_websocket` builds one for a WebSocket).
+Exported as ``hostline.testing.FakeServer``, ``FakeRequest`` and ``Upgrade``.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TypeVar
 
 import attrs
 import h11
 
-__all__ = ["FakeRequest", "FakeServer", "Polling"]
+__all__ = ["Body", "FakeRequest", "FakeServer", "Handler", "Polling", "Reply", "Upgrade"]
 
 log = logging.getLogger("hostline.testing")
 
@@ -77,15 +84,35 @@ class Polling:
             await asyncio.sleep(0.01)
 
 
-Handler = Callable[[FakeRequest], Awaitable[tuple[int, dict[str, str], bytes]]]
+#: A response body: whole, or streamed piece by piece.
+Body = bytes | AsyncIterable[bytes]
+#: ``(status, headers, body)``.
+Reply = tuple[int, dict[str, str], Body]
+
+
+@attrs.frozen
+class Upgrade:
+    """Answer ``101 Switching Protocols`` with ``headers`` (``upgrade`` and
+    ``connection`` are added), then ``await run(reader, writer, pending)``:
+    the connection is the handler's until ``run`` returns (``pending`` is what
+    the client sent past its request). Only for a request that asked to
+    upgrade (``Connection: upgrade``); the server closes the connection after."""
+
+    protocol: str
+    run: Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[None]]
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+
+Handler = Callable[[FakeRequest], Awaitable[Reply | Upgrade]]
 
 
 class FakeServer:
-    """Serves ``handler`` on ``127.0.0.1`` (a free port unless given one)."""
+    """Serves ``handler`` on ``host`` (``127.0.0.1``; a free port unless given one)."""
 
     def __init__(self, handler: Handler, port: int = 0, name: str = "FakeServer",
-                 *, max_header_bytes: int = 64 * 1024) -> None:
+                 *, max_header_bytes: int = 64 * 1024, host: str = "127.0.0.1") -> None:
         self.handler = handler
+        self.host = host
         self.port = port
         self.name = name
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -98,8 +125,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://HOST:PORT``."""
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread; returns once the port listens."""
@@ -133,7 +160,7 @@ class FakeServer:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+        server = await asyncio.start_server(self._connection, self.host, self.port)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         await self._stop.wait()
@@ -154,39 +181,19 @@ class FakeServer:
             self._tasks.add(task)
         try:
             while True:
-                request: h11.Request | None = None
-                body = bytearray()
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        data = await reader.read(65536)
-                        conn.receive_data(data)
-                        if not data and conn.their_state is not h11.DONE:
-                            return
-                        continue
-                    if isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    elif isinstance(event, h11.ConnectionClosed):
-                        return
-                assert request is not None
-                headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
-                req = FakeRequest(request.method.decode(), request.target.decode("latin-1"),
-                                  headers, bytes(body))
+                req = await self._read_request(conn, reader)
+                if req is None:
+                    return
                 try:
-                    status, out_headers, payload = await self.handler(req)
+                    answer = await self.handler(req)
                 except Exception:
                     log.exception("%s handler failed", self.name)
-                    status, out_headers, payload = 500, {"content-type": "text/plain"}, b"error"
-                head = [(k, v) for k, v in out_headers.items()]
-                head.append(("content-length", str(len(payload))))
-                writer.write(conn.send(h11.Response(status_code=status, headers=head)) or b"")
-                writer.write(conn.send(h11.Data(data=payload)) or b"")
-                writer.write(conn.send(h11.EndOfMessage()) or b"")
-                await writer.drain()
+                    answer = 500, {"content-type": "text/plain"}, b"error"
+                if isinstance(answer, Upgrade):
+                    await self._switch(conn, reader, writer, req, answer)
+                    return
+                if not await self._respond(conn, writer, answer):
+                    return
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
@@ -196,3 +203,81 @@ class FakeServer:
             if task is not None:
                 self._tasks.discard(task)
             writer.close()
+
+    @staticmethod
+    async def _read_request(conn: h11.Connection,
+                            reader: asyncio.StreamReader) -> FakeRequest | None:
+        """The next whole request, or ``None`` when the client went away."""
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                if not data and conn.their_state is not h11.DONE:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+        assert request is not None
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+        return FakeRequest(request.method.decode(), request.target.decode("latin-1"),
+                           headers, bytes(body))
+
+    async def _respond(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                       answer: Reply) -> bool:
+        """Send one response; ``False`` when a streamed body broke off."""
+        status, out_headers, payload = answer
+        head = list(out_headers.items())
+        if isinstance(payload, (bytes, bytearray)):
+            head.append(("content-length", str(len(payload))))
+            writer.write(conn.send(h11.Response(status_code=status, headers=head)) or b"")
+            writer.write(conn.send(h11.Data(data=payload)) or b"")
+        else:
+            # No length: h11 frames it (chunked, or close-delimited for HTTP/1.0).
+            writer.write(conn.send(h11.Response(status_code=status, headers=head)) or b"")
+            await writer.drain()
+            try:
+                async for piece in payload:
+                    if piece:
+                        writer.write(conn.send(h11.Data(data=piece)) or b"")
+                        await writer.drain()
+            except OSError:
+                return False  # the client went away
+            except Exception:  # a broken stream ends the connection, as a real one does
+                log.exception("%s streamed body failed", self.name)
+                return False
+            finally:
+                close = getattr(payload, "aclose", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+        return True
+
+    async def _switch(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter, req: FakeRequest, upgrade: Upgrade) -> None:
+        """``101 Switching Protocols``, then the connection is ``upgrade.run``'s."""
+        if not req.headers.get("upgrade"):  # h11 would refuse to switch
+            log.error("%s: the handler upgraded a request that did not ask to", self.name)
+            await self._respond(conn, writer, (500, {"content-type": "text/plain"}, b"error"))
+            return
+        head = [*upgrade.headers.items(), ("upgrade", upgrade.protocol),
+                ("connection", "Upgrade")]
+        writer.write(conn.send(h11.InformationalResponse(status_code=101, headers=head)) or b"")
+        await writer.drain()
+        pending, _closed = conn.trailing_data
+        try:
+            await upgrade.run(reader, writer, bytes(pending))
+        except (OSError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("%s upgraded connection failed", self.name)

@@ -15,21 +15,26 @@ error JSON with status 400/401/404), and can inject failures::
         assert fake.requests[-1].body["model"] == "gpt-test"
 
 The reply is ``reply(request)`` (default: ``"You said: <last user text>"``).
-It uses only the standard library and runs in a background thread, so it
-works from sync and async tests alike.
+It runs on :class:`hostline.testing.FakeServer` (its own event loop in a
+background thread), so it works from sync and async tests alike; streams
+are sent as the real API sends them, one event a chunk
+(``Transfer-Encoding: chunked``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from hostline.testing import FakeRequest as HTTPRequest
+from hostline.testing import FakeServer, Reply
 
 __all__ = ["FakeOpenAIServer", "FakeRequest"]
 
@@ -126,9 +131,7 @@ class FakeOpenAIServer:
         self._failures: list[tuple[int, float | None, str]] = []
         self._delays: list[float] = []
         self._midstream: list[str] = []
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: FakeServer | None = None
 
     def __repr__(self) -> str:
         return f"<FakeOpenAIServer {self.base_url if self._server else 'stopped'}>"
@@ -139,7 +142,7 @@ class FakeOpenAIServer:
         """The bound port (after :meth:`start`)."""
         if self._server is None:
             raise RuntimeError("FakeOpenAIServer is not started")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -164,28 +167,18 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         """Bind and serve in a daemon thread."""
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._stopping.clear()
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="fake-openai", daemon=True)
-        self._thread.start()
+        if self._server is None:
+            server = FakeServer(self._handle, port=self._port, name="fake-openai",
+                                host=self._host)
+            server.start()
+            self._server = server
         return self
 
     def stop(self) -> None:
         """Stop serving; delayed answers are abandoned."""
-        self._stopping.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
@@ -202,87 +195,65 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.append(request)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server_fake: FakeOpenAIServer
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeOpenAI/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        pass
-
-    # routing ------------------------------------------------------------------
-    def do_GET(self) -> None:
-        fake = self.server_fake
-        path = self.path.split("?", 1)[0]
+    async def _handle(self, http: HTTPRequest) -> Reply:
         try:
-            self._check_key()
+            if http.method == "GET":
+                return self._get(http)
+            if http.method == "POST":
+                return await self._post(http)
+            raise _Invalid(f"Invalid URL ({http.method} {http.path})", status=404)
         except _Invalid as exc:
-            self._error(exc)
-            return
-        if path in ("/v1/models", "/models"):
-            self._json(200, {"object": "list", "data": [
+            return _error(exc)
+
+    def _get(self, http: HTTPRequest) -> Reply:
+        self._check_key(http)
+        if http.path in ("/v1/models", "/models"):
+            return _json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                for m in (fake.model_ids or ("gpt-fake",))]})
-            return
-        self._error(_Invalid(f"Invalid URL (GET {path})", status=404))
+                for m in (self.model_ids or ("gpt-fake",))]})
+        raise _Invalid(f"Invalid URL (GET {http.path})", status=404)
 
-    def do_POST(self) -> None:
-        fake = self.server_fake
-        path = self.path.split("?", 1)[0]
-        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}
-        raw = self._read_body()
+    async def _post(self, http: HTTPRequest) -> Reply:
+        path = http.path
+        headers = {k: v for k, v in http.headers.items() if k != "authorization"}
         request = FakeRequest("POST", path, headers)
-        try:
-            if path not in ("/v1/chat/completions", "/v1/responses"):
-                raise _Invalid(f"Invalid URL (POST {path})", status=404)
-            fake._record(request)
-            self._check_key()
-            request.body = self._parse(raw)
-            if request.api == "chat":
-                _validate_chat(request.body)
-            else:
-                _validate_responses(request.body)
-            if fake.model_ids is not None and request.body.get("model") not in fake.model_ids:
-                raise _Invalid(f"The model `{request.body.get('model')}` does not exist or "
-                               "you do not have access to it.", status=404,
-                               code="model_not_found")
-        except _Invalid as exc:
-            self._error(exc)
-            return
-        delay = fake._take(fake._delays)
-        if delay and fake._stopping.wait(delay):
-            return
-        failure = fake._take(fake._failures)
+        if path not in ("/v1/chat/completions", "/v1/responses"):
+            raise _Invalid(f"Invalid URL (POST {path})", status=404)
+        self._record(request)
+        self._check_key(http)
+        request.body = _parse(http)
+        if request.api == "chat":
+            _validate_chat(request.body)
+        else:
+            _validate_responses(request.body)
+        if self.model_ids is not None and request.body.get("model") not in self.model_ids:
+            raise _Invalid(f"The model `{request.body.get('model')}` does not exist or "
+                           "you do not have access to it.", status=404, code="model_not_found")
+        delay = self._take(self._delays)
+        if delay:
+            await asyncio.sleep(delay)  # stop() cancels it
+        failure = self._take(self._failures)
         if failure is not None:
             status, retry_after, message = failure
             extra = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
-            self._error(_Invalid(message, status=status, type_="requests" if status == 429
-                                 else "server_error", code="rate_limit_exceeded"
-                                 if status == 429 else None), extra)
-            return
-        text = fake.reply(request)
-        midstream = fake._take(fake._midstream) if request.stream else None
-        if request.api == "chat":
-            if request.stream:
-                self._chat_stream(request, text, midstream)
-            else:
-                self._json(200, _chat_completion(request, text))
-        elif request.stream:
-            self._responses_stream(request, text, midstream)
-        else:
-            self._json(200, _response_object(request, text, "completed"))
+            return _error(_Invalid(message, status=status, type_="requests" if status == 429
+                                   else "server_error", code="rate_limit_exceeded"
+                                   if status == 429 else None), extra)
+        text = self.reply(request)
+        midstream = self._take(self._midstream) if request.stream else None
+        if not request.stream:
+            return _json(200, _chat_completion(request, text) if request.api == "chat"
+                         else _response_object(request, text, "completed"))
+        events = _chat_stream(request, text, midstream) if request.api == "chat" \
+            else _responses_stream(request, text, midstream)
+        return 200, _head("text/event-stream; charset=utf-8", {"cache-control": "no-cache"}), \
+            events
 
-    # helpers ------------------------------------------------------------------
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _check_key(self) -> None:
-        key = self.server_fake.api_key
+    def _check_key(self, http: HTTPRequest) -> None:
+        key = self.api_key
         if key is None:
             return
-        auth = self.headers.get("authorization") or ""
+        auth = http.headers.get("authorization") or ""
         if not auth:
             raise _Invalid("You didn't provide an API key. You need to provide your API key "
                            "in an Authorization header using Bearer auth.", status=401)
@@ -292,124 +263,98 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Invalid(f"Incorrect API key provided: {shown}.", status=401,
                            code="invalid_api_key")
 
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        ctype = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise _Invalid("Content-Type must be application/json")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise _Invalid("We could not parse the JSON body of your request.") from None
-        if not isinstance(body, dict):
-            raise _Invalid("The request body must be a JSON object.")
-        return body
 
-    def _send_head(self, status: int, ctype: str, length: int | None,
-                   extra: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
-        if length is None:
-            self.send_header("transfer-encoding", "chunked")
-            self.send_header("cache-control", "no-cache")
-        else:
-            self.send_header("content-length", str(length))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
+# responses --------------------------------------------------------------------
+def _parse(http: HTTPRequest) -> dict[str, Any]:
+    ctype = (http.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise _Invalid("Content-Type must be application/json")
+    try:
+        body = json.loads(http.body)
+    except ValueError:
+        raise _Invalid("We could not parse the JSON body of your request.") from None
+    if not isinstance(body, dict):
+        raise _Invalid("The request body must be a JSON object.")
+    return body
 
-    def _json(self, status: int, body: Any, extra: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        try:
-            self._send_head(status, "application/json", len(data), extra)
-            self.wfile.write(data)
-        except OSError:
-            pass  # the client went away (timed out)
 
-    def _error(self, exc: _Invalid, extra: Mapping[str, str] | None = None) -> None:
-        self._json(exc.status, {"error": {"message": exc.message, "type": exc.type,
-                                          "param": exc.param, "code": exc.code}}, extra)
+def _head(ctype: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {"content-type": ctype, "x-request-id": f"req_{uuid.uuid4().hex}", **(extra or {})}
 
-    def _chunk(self, text: str) -> None:
-        data = text.encode()
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
 
-    def _event(self, data: Any, event: str | None = None) -> None:
-        head = f"event: {event}\n" if event else ""
-        payload = data if isinstance(data, str) else json.dumps(data)
-        self._chunk(f"{head}data: {payload}\n\n")
+def _json(status: int, body: Any, extra: Mapping[str, str] | None = None) -> Reply:
+    return status, _head("application/json", extra), json.dumps(body).encode()
 
-    def _end(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
 
-    def _chat_stream(self, request: FakeRequest, text: str, midstream: str | None) -> None:
-        cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), \
-            request.body["model"]
+def _error(exc: _Invalid, extra: Mapping[str, str] | None = None) -> Reply:
+    return _json(exc.status, {"error": {"message": exc.message, "type": exc.type,
+                                        "param": exc.param, "code": exc.code}}, extra)
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"id": cid, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": [{"index": 0, "delta": delta,
-                                                 "finish_reason": finish}]}
-        try:
-            self._send_head(200, "text/event-stream; charset=utf-8", None)
-            self._event(chunk({"role": "assistant", "content": ""}))
-            for i, piece in enumerate(_pieces(text)):
-                self._event(chunk({"content": piece}))
-                if midstream is not None and i == 0:
-                    self._event({"error": {"message": midstream, "type": "server_error",
-                                           "param": None, "code": None}})
-                    self._end()
-                    return
-            self._event(chunk({}, "stop"))
-            options = request.body.get("stream_options") or {}
-            if isinstance(options, Mapping) and options.get("include_usage"):
-                usage = _usage(request, text, chat=True)
-                self._event({"id": cid, "object": "chat.completion.chunk", "created": created,
-                             "model": model, "choices": [], "usage": usage})
-            self._event("[DONE]")
-            self._end()
-        except OSError:
-            pass
 
-    def _responses_stream(self, request: FakeRequest, text: str,
-                          midstream: str | None) -> None:
-        resp = _response_object(request, "", "in_progress")
-        item_id = f"msg_{uuid.uuid4().hex}"
-        seq = iter(range(1_000_000))
+def _event(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {payload}\n\n".encode()
 
-        def send(kind: str, **fields: Any) -> None:
-            self._event({"type": kind, "sequence_number": next(seq), **fields}, kind)
-        try:
-            self._send_head(200, "text/event-stream; charset=utf-8", None)
-            send("response.created", response=resp)
-            send("response.in_progress", response=resp)
-            item = {"id": item_id, "type": "message", "status": "in_progress",
-                    "role": "assistant", "content": []}
-            send("response.output_item.added", output_index=0, item=item)
-            send("response.content_part.added", item_id=item_id, output_index=0,
-                 content_index=0, part={"type": "output_text", "text": "", "annotations": []})
-            for i, piece in enumerate(_pieces(text)):
-                send("response.output_text.delta", item_id=item_id, output_index=0,
-                     content_index=0, delta=piece, logprobs=[])
-                if midstream is not None and i == 0:
-                    failed = _response_object(request, "", "failed")
-                    failed["error"] = {"code": "server_error", "message": midstream}
-                    send("response.failed", response=failed)
-                    self._end()
-                    return
-            part = {"type": "output_text", "text": text, "annotations": []}
-            send("response.output_text.done", item_id=item_id, output_index=0,
-                 content_index=0, text=text, logprobs=[])
-            send("response.content_part.done", item_id=item_id, output_index=0,
-                 content_index=0, part=part)
-            done = _response_object(request, text, "completed")
-            send("response.output_item.done", output_index=0, item=done["output"][0])
-            send("response.completed", response=done)
-            self._end()
-        except OSError:
-            pass
+
+async def _chat_stream(request: FakeRequest, text: str,
+                       midstream: str | None) -> AsyncIterator[bytes]:
+    cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), \
+        request.body["model"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": cid, "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [{"index": 0, "delta": delta,
+                                             "finish_reason": finish}]}
+    yield _event(chunk({"role": "assistant", "content": ""}))
+    for i, piece in enumerate(_pieces(text)):
+        yield _event(chunk({"content": piece}))
+        if midstream is not None and i == 0:
+            yield _event({"error": {"message": midstream, "type": "server_error",
+                                    "param": None, "code": None}})
+            return
+    yield _event(chunk({}, "stop"))
+    options = request.body.get("stream_options") or {}
+    if isinstance(options, Mapping) and options.get("include_usage"):
+        usage = _usage(request, text, chat=True)
+        yield _event({"id": cid, "object": "chat.completion.chunk", "created": created,
+                      "model": model, "choices": [], "usage": usage})
+    yield _event("[DONE]")
+
+
+async def _responses_stream(request: FakeRequest, text: str,
+                            midstream: str | None) -> AsyncIterator[bytes]:
+    resp = _response_object(request, "", "in_progress")
+    item_id = f"msg_{uuid.uuid4().hex}"
+    seq = iter(range(1_000_000))
+
+    def send(kind: str, **fields: Any) -> bytes:
+        return _event({"type": kind, "sequence_number": next(seq), **fields}, kind)
+    yield send("response.created", response=resp)
+    yield send("response.in_progress", response=resp)
+    item = {"id": item_id, "type": "message", "status": "in_progress",
+            "role": "assistant", "content": []}
+    yield send("response.output_item.added", output_index=0, item=item)
+    yield send("response.content_part.added", item_id=item_id, output_index=0,
+               content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+    for i, piece in enumerate(_pieces(text)):
+        yield send("response.output_text.delta", item_id=item_id, output_index=0,
+                   content_index=0, delta=piece, logprobs=[])
+        if midstream is not None and i == 0:
+            failed = _response_object(request, "", "failed")
+            failed["id"] = resp["id"]
+            failed["error"] = {"code": "server_error", "message": midstream}
+            yield send("response.failed", response=failed)
+            return
+    part = {"type": "output_text", "text": text, "annotations": []}
+    yield send("response.output_text.done", item_id=item_id, output_index=0,
+               content_index=0, text=text, logprobs=[])
+    yield send("response.content_part.done", item_id=item_id, output_index=0,
+               content_index=0, part=part)
+    done = _response_object(request, text, "completed", item_id)  # the same item
+    done["id"] = resp["id"]  # and the same response
+    yield send("response.output_item.done", output_index=0, item=done["output"][0])
+    yield send("response.completed", response=done)
 
 
 def _pieces(text: str) -> list[str]:
@@ -437,9 +382,10 @@ def _chat_completion(request: FakeRequest, text: str) -> dict[str, Any]:
             "usage": _usage(request, text, chat=True)}
 
 
-def _response_object(request: FakeRequest, text: str, status: str) -> dict[str, Any]:
+def _response_object(request: FakeRequest, text: str, status: str,
+                     item_id: str | None = None) -> dict[str, Any]:
     output = [] if status != "completed" else [{
-        "id": f"msg_{uuid.uuid4().hex}", "type": "message", "status": "completed",
+        "id": item_id or f"msg_{uuid.uuid4().hex}", "type": "message", "status": "completed",
         "role": "assistant",
         "content": [{"type": "output_text", "text": text, "annotations": []}]}]
     return {"id": f"resp_{uuid.uuid4().hex}", "object": "response",

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from hostline.testing import Reply
 
-__all__ = ["check_commands", "error", "invalid_message"]
+__all__ = ["check_commands", "error", "invalid_message", "json_reply"]
 
 _MAX_CONTENT = 2000
 _MAX_EMBEDS = 10
 
 
-def error(status: int, message: str, code: int = 0, **extra: Any) -> Response:
+def json_reply(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON answer (a bodiless one for 204)."""
+    if status == 204:
+        return 204, dict(headers or {}), b""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return status, {"content-type": "application/json", **(headers or {})}, body
+
+
+def error(status: int, message: str, code: int = 0, **extra: Any) -> Reply:
     """Discord's error shape: ``{"message", "code"}`` (and ``errors`` for form bodies)."""
-    return JSONResponse({"message": message, "code": code, **extra}, status_code=status)
+    return json_reply(status, {"message": message, "code": code, **extra})
 
 
 def check_commands(body: Any) -> dict[str, Any] | None:
@@ -49,7 +58,7 @@ def check_commands(body: Any) -> dict[str, Any] | None:
     return None
 
 
-def invalid_message(body: Any, *, edit: bool) -> Response | None:
+def invalid_message(body: Any, *, edit: bool) -> Reply | None:
     """A Discord error answer for an invalid message payload, or ``None``."""
     if not isinstance(body, dict):
         return error(400, "Invalid Form Body", 50035)

@@ -1,12 +1,13 @@
 """The Gateway side of :class:`hostline_discord.testing.FakeDiscordAPI`.
 
-A websocket endpoint that speaks the Gateway protocol as Discord does:
-HELLO with a heartbeat interval, IDENTIFY (token checked: 4004 otherwise),
-READY with a session id and a resume URL, HEARTBEAT answered with ACK,
-RESUME replaying the events the session missed then RESUMED (an unknown
-session gets INVALID SESSION), dispatches numbered by ``s``. Tests push
-events with :meth:`FakeGateway.dispatch`, cut the connection with
-:meth:`FakeGateway.drop` and ask for a reconnect with :meth:`FakeGateway.reconnect`.
+A WebSocket endpoint (on :class:`hostline.testing.FakeWebSocket`) that
+speaks the Gateway protocol as Discord does: HELLO with a heartbeat
+interval, IDENTIFY (token checked: 4004 otherwise), READY with a session id
+and a resume URL, HEARTBEAT answered with ACK, RESUME replaying the events
+the session missed then RESUMED (an unknown session gets INVALID SESSION),
+dispatches numbered by ``s``. Tests push events with
+:meth:`FakeGateway.dispatch`, cut the connection with :meth:`FakeGateway.drop`
+and ask for a reconnect with :meth:`FakeGateway.reconnect`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import threading
 from typing import Any
 
 import attrs
-from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hostline.testing import FakeWebSocket
 
 __all__ = ["FakeGateway"]
 
@@ -26,7 +28,7 @@ class _Session:
     id: str
     seq: int = 0
     events: list[dict[str, Any]] = attrs.field(factory=list)
-    socket: WebSocket | None = None
+    socket: FakeWebSocket | None = None
 
 
 class FakeGateway:
@@ -48,9 +50,8 @@ class FakeGateway:
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
 
-    async def endpoint(self, ws: WebSocket) -> None:
-        """One client connection."""
-        await ws.accept()
+    async def endpoint(self, ws: FakeWebSocket) -> None:
+        """One client connection (the handshake is answered already)."""
         with self._lock:
             self.open += 1
             self.connections += 1
@@ -85,7 +86,7 @@ class FakeGateway:
                 else:
                     await ws.close(4001 if op is not None else 4002, "Unknown opcode.")
                     return
-        except (WebSocketDisconnect, RuntimeError, ValueError):
+        except (OSError, ValueError):  # closed (WebSocketClosed), reset, or not JSON
             pass
         finally:
             with self._lock:
@@ -93,7 +94,7 @@ class FakeGateway:
                 if session is not None and session.socket is ws:
                     session.socket = None
 
-    def _identify(self, data: dict[str, Any], ws: WebSocket) -> _Session:
+    def _identify(self, data: dict[str, Any], ws: FakeWebSocket) -> _Session:
         with self._lock:
             self.identifies.append(data)
             session = _Session(f"fake-session-{len(self.identifies)}", socket=ws)
@@ -101,7 +102,7 @@ class FakeGateway:
             self.current = session
         return session
 
-    async def _resume(self, data: dict[str, Any], ws: WebSocket) -> _Session | None:
+    async def _resume(self, data: dict[str, Any], ws: FakeWebSocket) -> _Session | None:
         with self._lock:
             self.resumes.append(data)
             session = self.sessions.get(str(data.get("session_id")))
@@ -125,7 +126,7 @@ class FakeGateway:
         if socket is not None:
             try:
                 await socket.send_json(frame)
-            except (RuntimeError, WebSocketDisconnect, OSError):
+            except OSError:  # closed (WebSocketClosed) or reset
                 pass  # delivered on RESUME
 
     def _run(self, coro: Any) -> Any:

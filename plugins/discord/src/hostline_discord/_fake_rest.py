@@ -15,15 +15,27 @@ import time
 from typing import Any
 
 import attrs
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from ._fake_checks import check_commands, error, invalid_message
+from hostline.testing import Reply
+
+from ._fake_checks import check_commands, error, invalid_message, json_reply
 from .interactions import EPHEMERAL, TOKEN_LIFETIME
 
-__all__ = ["BOT_ID", "Bucket", "Call", "FakeMessage", "Interaction", "RateViolation", "RestRoutes"]
+__all__ = ["BOT_ID", "Bucket", "Call", "FakeMessage", "Interaction", "RateViolation",
+           "RestRoutes", "Routed"]
 
 BOT_ID = "1100000000000000002"
+
+
+@attrs.frozen
+class Routed:
+    """A request matched to a route: its decoded path and the path's parameters."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str]
 
 
 @attrs.define
@@ -121,12 +133,12 @@ class RestRoutes:
         raise NotImplementedError
 
     # request handling -------------------------------------------------------
-    def _record(self, request: Request, route: str, body: Any, status: int) -> None:
+    def _record(self, request: Routed, route: str, body: Any, status: int) -> None:
         with self._lock:
-            self._calls.append(Call(request.method, request.url.path, route, body, status,
+            self._calls.append(Call(request.method, request.path, route, body, status,
                                     time.time()))
 
-    def _injected(self, route: str, major: str) -> Response | None:
+    def _injected(self, route: str, major: str) -> Reply | None:
         for i, (prefix, status, times, retry_after, is_global) in enumerate(self._failures):
             if not route.startswith(prefix):
                 continue
@@ -139,12 +151,11 @@ class RestRoutes:
                 bucket = self._bucket(route, major)
                 bucket.remaining = 0
                 bucket.reset_at = max(bucket.reset_at, time.monotonic() + after)
-                return JSONResponse({"message": "You are being rate limited.",
-                                     "retry_after": after, "global": is_global},
-                                    status_code=429, headers={
-                                        "Retry-After": str(max(1, round(after))),
-                                        "X-RateLimit-Global": str(is_global).lower(),
-                                        "X-RateLimit-Scope": "global" if is_global else "user"})
+                return json_reply(429, {"message": "You are being rate limited.",
+                                        "retry_after": after, "global": is_global}, {
+                    "Retry-After": str(max(1, round(after))),
+                    "X-RateLimit-Global": str(is_global).lower(),
+                    "X-RateLimit-Scope": "global" if is_global else "user"})
             return error(status, f"{status}: injected failure")
         return None
 
@@ -157,19 +168,19 @@ class RestRoutes:
             bucket = self._buckets[key] = Bucket(limit, per, limit, now + per)
         return bucket
 
-    async def _guard(self, request: Request, template: str, major: str, *,
-                     bot: bool) -> tuple[Any, Response | None, str]:
+    async def _guard(self, request: Routed, template: str, major: str, *,
+                     bot: bool) -> tuple[Any, Reply | None, str]:
         """Parse the body, check auth, rate limits and injected failures;
         a refusal is recorded."""
         body, refused, route = await self._check(request, template, major, bot=bot)
         if refused is not None:
-            self._record(request, route, body, refused.status_code)
+            self._record(request, route, body, refused[0])
         return body, refused, route
 
-    async def _check(self, request: Request, template: str, major: str, *,
-                     bot: bool) -> tuple[Any, Response | None, str]:
+    async def _check(self, request: Routed, template: str, major: str, *,
+                     bot: bool) -> tuple[Any, Reply | None, str]:
         route = f"{request.method} {template}"
-        raw = await request.body()
+        raw = request.body
         body: Any = None
         if raw:
             try:
@@ -179,21 +190,21 @@ class RestRoutes:
         if bot and request.headers.get("authorization") != f"Bot {self.token}":
             return body, error(401, "401: Unauthorized"), route
         if not bot:
-            await self._await_ack(request.path_params.get("token", ""))
+            await self._await_ack(request.params.get("token", ""))
         with self._lock:
             bucket = self._bucket(route, major)
             now = time.monotonic()
             if bucket.remaining <= 0:
                 self.rate_violations.append(RateViolation(route, bucket.reset_at - now))
                 after = round(bucket.reset_at - now, 3)
-                return body, JSONResponse(
-                    {"message": "You are being rate limited.", "retry_after": after,
-                     "global": False}, status_code=429,
-                    headers={"Retry-After": str(max(1, round(after))), **self._headers(
+                return body, json_reply(
+                    429, {"message": "You are being rate limited.", "retry_after": after,
+                          "global": False},
+                    {"Retry-After": str(max(1, round(after))), **self._headers(
                         bucket, template)}), route
             injected = self._injected(route, major)
             if injected is not None:
-                injected.headers.update(self._headers(bucket, template))
+                injected[1].update(self._headers(bucket, template))
                 return body, injected, route
             bucket.remaining -= 1
         return body, None, route
@@ -206,14 +217,12 @@ class RestRoutes:
                 "X-RateLimit-Reset": f"{time.time() + bucket.reset_at - time.monotonic():.3f}",
                 "X-RateLimit-Bucket": f"fake-{abs(hash(template)) % 10**8:08d}"}
 
-    def _answer(self, request: Request, route: str, body: Any, status: int, data: Any,
-                template: str, major: str) -> Response:
+    def _answer(self, request: Routed, route: str, body: Any, status: int, data: Any,
+                template: str, major: str) -> Reply:
         self._record(request, route, body, status)
         with self._lock:
             headers = self._headers(self._bucket(route, major), template)
-        if status == 204:
-            return Response(status_code=204, headers=headers)
-        return JSONResponse(data, status_code=status, headers=headers)
+        return json_reply(status, data, headers)
 
     def _message_json(self, m: FakeMessage) -> dict[str, Any]:
         return {"id": m.id, "channel_id": m.channel_id, "content": m.content,
@@ -225,13 +234,13 @@ class RestRoutes:
         return {"id": BOT_ID, "username": "hostline-test", "global_name": None, "bot": True,
                 "discriminator": "0"}
 
-    async def _me(self, request: Request) -> Response:
+    async def _me(self, request: Routed) -> Reply:
         body, refused, route = await self._guard(request, "/users/@me", "", bot=True)
         if refused is not None:
             return refused
         return self._answer(request, route, body, 200, self._bot_json(), "/users/@me", "")
 
-    async def _gateway_bot(self, request: Request) -> Response:
+    async def _gateway_bot(self, request: Routed) -> Reply:
         body, refused, route = await self._guard(request, "/gateway/bot", "", bot=True)
         if refused is not None:
             return refused
@@ -240,7 +249,7 @@ class RestRoutes:
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
                                     "max_concurrency": 1}}, "/gateway/bot", "")
 
-    async def _open_dm(self, request: Request) -> Response:
+    async def _open_dm(self, request: Routed) -> Reply:
         template = "/users/@me/channels"
         body, refused, route = await self._guard(request, template, "", bot=True)
         if refused is not None:
@@ -257,14 +266,14 @@ class RestRoutes:
         return self._answer(request, route, body, 200, {
             "id": channel, "type": 1, "recipients": [{"id": str(recipient)}]}, template, "")
 
-    async def _commands_route(self, request: Request) -> Response:
-        guild = request.path_params.get("guild")
+    async def _commands_route(self, request: Routed) -> Reply:
+        guild = request.params.get("guild")
         template = "/applications/{application_id}/" + (
             "guilds/{guild_id}/commands" if guild else "commands")
         body, refused, route = await self._guard(request, template, guild or "", bot=True)
         if refused is not None:
             return refused
-        if request.path_params["app"] != self.application_id:
+        if request.params["app"] != self.application_id:
             return self._answer(request, route, body, 403, {"message": "Missing Access",
                                                             "code": 50001}, template, "")
         key = guild or ""
@@ -281,8 +290,8 @@ class RestRoutes:
             stored = list(self._commands[key])
         return self._answer(request, route, body, 200, stored, template, key)
 
-    async def _channel_message(self, request: Request) -> Response:
-        channel = request.path_params["channel"]
+    async def _channel_message(self, request: Routed) -> Reply:
+        channel = request.params["channel"]
         template = "/channels/{channel_id}/messages"
         body, refused, route = await self._guard(request, template, channel, bot=True)
         if refused is not None:
@@ -298,12 +307,12 @@ class RestRoutes:
         return self._post(request, route, body, template, channel,
                           channel_id=channel, kind="bot")
 
-    def _post(self, request: Request, route: str, body: Any, template: str, major: str, *,
-              channel_id: str | None, kind: str, interaction: str | None = None) -> Response:
+    def _post(self, request: Routed, route: str, body: Any, template: str, major: str, *,
+              channel_id: str | None, kind: str, interaction: str | None = None) -> Reply:
         """Validate and store a new message."""
         invalid = invalid_message(body, edit=False)
         if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
+            self._record(request, route, body, invalid[0])
             return invalid
         message = FakeMessage(self._snowflake(), channel_id, body.get("content") or "", kind,
                               interaction, list(body.get("components") or []),
@@ -321,8 +330,8 @@ class RestRoutes:
             return None
         return state
 
-    async def _followup(self, request: Request) -> Response:
-        app, token = request.path_params["app"], request.path_params["token"]
+    async def _followup(self, request: Routed) -> Reply:
+        app, token = request.params["app"], request.params["token"]
         template = "/webhooks/{webhook_id}/{webhook_token}"
         body, refused, route = await self._guard(request, template, token, bot=False)
         if refused is not None:
@@ -335,9 +344,9 @@ class RestRoutes:
         return self._post(request, route, body, template, token, channel_id=state.channel_id,
                           kind="followup", interaction=state.id)
 
-    async def _edit(self, request: Request) -> Response:
-        app, token = request.path_params["app"], request.path_params["token"]
-        which = request.path_params["message"]
+    async def _edit(self, request: Routed) -> Reply:
+        app, token = request.params["app"], request.params["token"]
+        which = request.params["message"]
         template = "/webhooks/{webhook_id}/{webhook_token}/messages/" + (
             "@original" if which == "@original" else "{message_id}")
         body, refused, route = await self._guard(request, template, token, bot=False)
@@ -356,7 +365,7 @@ class RestRoutes:
                 "code": 10015 if state is None else 10008}, template, token)
         invalid = invalid_message(body, edit=True)
         if invalid is not None:
-            self._record(request, route, body, invalid.status_code)
+            self._record(request, route, body, invalid[0])
             return invalid
         with self._lock:
             if "content" in body:

@@ -1,8 +1,9 @@
 """A local Discord for tests: :class:`FakeDiscordAPI` and :class:`InteractionSigner`.
 
-:class:`FakeDiscordAPI` serves the REST routes hostline-discord uses on a free
-loopback port (Starlette on Hypercorn in a background thread, so it works
-from sync and async tests) and validates them as Discord does: ``Bot``
+:class:`FakeDiscordAPI` serves the REST routes hostline-discord uses, and the
+Gateway's WebSocket, on a free loopback port (:class:`hostline.testing.FakeServer`,
+in a background thread, so it works from sync and async tests) and validates
+them as Discord does: ``Bot``
 authorization on bot routes (401), unknown routes (404), unknown channels
 (``10003``) and missing access (``50001``), message limits (2,000
 characters of content, 10 embeds, 5 rows of 5 components: ``50035 Invalid
@@ -30,22 +31,20 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
+import re
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import attrs
 import httpx
 from nacl.signing import SigningKey
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
 
-from hostline.testing import Polling
+from hostline.testing import FakeRequest, FakeServer, Polling, Reply, Upgrade, accept_websocket
 
 from ._fake_checks import error
 from ._fake_gateway import FakeGateway
@@ -57,6 +56,7 @@ from ._fake_rest import (
     Interaction,
     RateViolation,
     RestRoutes,
+    Routed,
 )
 from .interactions import DISCORD_EPOCH_MS, EPHEMERAL
 
@@ -64,6 +64,7 @@ __all__ = ["APP_ID", "BOT_ID", "Call", "FakeDiscordAPI", "FakeMessage", "Interac
            "RateViolation"]
 
 T = TypeVar("T")
+_Route = Callable[[Routed], Awaitable[Reply]]
 
 DEFAULT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.FAKE.bot-token_abcdefghijklmnop"
 APP_ID = "1100000000000000001"
@@ -119,10 +120,8 @@ class FakeDiscordAPI(RestRoutes, Polling):
         self.rate_violations: list[RateViolation] = []
         self.ack_times: list[float] = []
         self._ids = itertools.count(1)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
+        self._server: FakeServer | None = None
+        self._routes = self._route_table()
         #: The Gateway (``GET /gateway/bot`` points clients at it).
         self.gateway = FakeGateway(token, self._bot_json(),
                                    lambda: f"ws://127.0.0.1:{self.port}/gateway")
@@ -149,37 +148,20 @@ class FakeDiscordAPI(RestRoutes, Polling):
         return "\n".join(lines) + "\n"
 
     def start(self, timeout: float = 10.0) -> FakeDiscordAPI:
-        """Serve in a background thread; returns once the port accepts."""
-        if self._thread is not None:
-            return self
-        import socket
-
-        if not self.port:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                self.port = s.getsockname()[1]
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, args=(ready,), daemon=True,
-                                        name="FakeDiscordAPI")
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._error is not None:
-                raise RuntimeError(f"FakeDiscordAPI failed to start: {self._error!r}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2):
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("FakeDiscordAPI did not start listening")
+        """Serve in a background thread; returns once the port listens."""
+        if self._server is None:
+            server = FakeServer(self._handle, port=self.port, name="FakeDiscordAPI")
+            server.start(timeout)
+            self.port = server.port
+            self.gateway.loop = server.loop
+            self._server = server
+        return self
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._thread is None or self._loop is None or self._stop is None:
-            return
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-        self._thread = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> FakeDiscordAPI:
         return self.start()
@@ -193,53 +175,38 @@ class FakeDiscordAPI(RestRoutes, Polling):
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.stop)
 
-    def _main(self, ready: threading.Event) -> None:
-        from hypercorn.asyncio import serve
-        from hypercorn.config import Config
-
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self.gateway.loop = loop
-        self._stop = asyncio.Event()
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.errorlog = None
-        config.graceful_timeout = 0.5
-        try:
-            loop.run_until_complete(serve(self._app(), config,  # type: ignore[arg-type]
-                                          shutdown_trigger=self._stop.wait))
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
-            self._error = exc
-        finally:
-            loop.close()
-
-    def _app(self) -> Starlette:
+    def _route_table(self) -> list[tuple[re.Pattern[str], dict[str, _Route]]]:
         base = "/api/v10"
-        routes = [
-            Route(base + "/users/@me", self._me, methods=["GET"]),
-            Route(base + "/gateway/bot", self._gateway_bot, methods=["GET"]),
-            WebSocketRoute("/gateway", self.gateway.endpoint),
-            WebSocketRoute("/gateway/", self.gateway.endpoint),
-            Route(base + "/users/@me/channels", self._open_dm, methods=["POST"]),
-            Route(base + "/applications/{app}/commands", self._commands_route,
-                  methods=["GET", "PUT"]),
-            Route(base + "/applications/{app}/guilds/{guild}/commands", self._commands_route,
-                  methods=["GET", "PUT"]),
-            Route(base + "/channels/{channel}/messages", self._channel_message,
-                  methods=["POST"]),
-            Route(base + "/webhooks/{app}/{token}", self._followup, methods=["POST"]),
-            Route(base + "/webhooks/{app}/{token}/messages/{message}", self._edit,
-                  methods=["PATCH"]),
+        table: list[tuple[str, dict[str, _Route]]] = [
+            ("/users/@me", {"GET": self._me}),
+            ("/gateway/bot", {"GET": self._gateway_bot}),
+            ("/users/@me/channels", {"POST": self._open_dm}),
+            ("/applications/{app}/commands", {"GET": self._commands_route,
+                                              "PUT": self._commands_route}),
+            ("/applications/{app}/guilds/{guild}/commands", {"GET": self._commands_route,
+                                                             "PUT": self._commands_route}),
+            ("/channels/{channel}/messages", {"POST": self._channel_message}),
+            ("/webhooks/{app}/{token}", {"POST": self._followup}),
+            ("/webhooks/{app}/{token}/messages/{message}", {"PATCH": self._edit}),
         ]
-        async def not_found(request: Request, exc: Exception) -> Response:
-            return error(404, "404: Not Found")
+        # "{name}" is one path segment, as Discord's route templates mean it.
+        return [(re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(base + path))
+                            + "$"), methods) for path, methods in table]
 
-        async def not_allowed(request: Request, exc: Exception) -> Response:
-            return error(405, "405: Method Not Allowed")
-
-        app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
-        return app
+    async def _handle(self, request: FakeRequest) -> Reply | Upgrade:
+        path = unquote(request.path)
+        if path in ("/gateway", "/gateway/"):
+            return accept_websocket(request, self.gateway.endpoint)
+        for pattern, methods in self._routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            handler = methods.get(request.method)
+            if handler is None:
+                return error(405, "405: Method Not Allowed")
+            return await handler(Routed(request.method, path, request.headers, request.body,
+                                        match.groupdict()))
+        return error(404, "404: Not Found")
 
     # inspection -------------------------------------------------------------
     def calls(self, route: str | None = None) -> list[Call]:

@@ -12,6 +12,12 @@ Fixtures (available automatically once hostline is installed):
 ``config_toml`` is the text of a ``hostline.toml``; ``{state_dir}`` in it is
 replaced by the temp state dir.
 
+:func:`start_server` is the same for a fixture of wider scope (one server
+for a module or session): ``with start_server(tmp_dir, CONFIG,
+pythonpath=[TESTS], issuer=...) as server:`` fills ``{state_dir}`` and every
+``{name}`` given, puts the test directory on the server's ``PYTHONPATH``
+(for targets named by import path) and stops the server on exit.
+
 :class:`StoreConformance` is the store conformance suite: a store backend's
 tests subclass it and provide one fixture, ``make_store`` (see
 :mod:`hostline.conformance`).
@@ -40,7 +46,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +63,7 @@ from .types import RunRequest, RunResult, RunUpdate, Usage
 __all__ = ["FakeRequest", "FakeServer", "FakeWebSocket", "ForwardProxy", "LocalOAuthIssuer",
            "Polling", "Reply", "ServerProcess", "SimulatedFailure", "SimulatedModel",
            "StoreConformance", "Upgrade", "WebSocketClosed", "accept_websocket", "free_port",
-           "hostline_app", "hostline_server", "make_host", "simulated_model"]
+           "hostline_app", "hostline_server", "make_host", "simulated_model", "start_server"]
 
 
 class SimulatedFailure(RuntimeError):
@@ -277,6 +283,29 @@ class ServerProcess:
         """Stop (gracefully) and start again on the same port and state."""
         self.stop()
         return self.start()
+
+    def __enter__(self) -> ServerProcess:
+        return self if self.proc is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(directory: Path, config_toml: str, *, pythonpath: Iterable[str | Path] = (),
+                 env: dict[str, str] | None = None, workers: int = 1,
+                 **values: str) -> ServerProcess:
+    """``hostline serve`` of ``config_toml`` written to ``directory``, started.
+
+    ``{state_dir}`` and each ``{name}`` of ``values`` in the text are filled
+    in; ``pythonpath`` goes in front of the server's ``PYTHONPATH``. Stop it
+    with :meth:`ServerProcess.stop`, or use it as a context manager.
+    """
+    for name, value in values.items():
+        config_toml = config_toml.replace("{" + name + "}", value)
+    path = _write_config(directory, config_toml)
+    paths = [*(str(p) for p in pythonpath), os.environ.get("PYTHONPATH", "")]
+    extra = {"PYTHONPATH": os.pathsep.join(p for p in paths if p), **(env or {})}
+    return ServerProcess(path, workers=workers, env=extra).start()
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hostline.testing import LocalOAuthIssuer, ServerProcess
+from hostline.testing import LocalOAuthIssuer, ServerProcess, start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -27,13 +26,6 @@ def issuer() -> Iterator[LocalOAuthIssuer]:
 def server(tmp_path_factory: pytest.TempPathFactory,
            issuer: LocalOAuthIssuer) -> Iterator[ServerProcess]:
     """``hostline serve`` with the A2A instances of ``a2a_testkit.CONFIG``."""
-    root = tmp_path_factory.mktemp("a2a")
-    path = root / "hostline.toml"
-    text = (CONFIG.replace("{state_dir}", (root / "state").as_posix())
-            .replace("{issuer}", issuer.issuer).replace("{jwks_url}", issuer.jwks_url))
-    path.write_text(text, encoding="utf-8")
-    pythonpath = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
-    proc = ServerProcess(path, env={"PYTHONPATH": pythonpath})
-    proc.start()
-    yield proc
-    proc.stop()
+    with start_server(tmp_path_factory.mktemp("a2a"), CONFIG, pythonpath=[TESTS],
+                      issuer=issuer.issuer, jwks_url=issuer.jwks_url) as proc:
+        yield proc

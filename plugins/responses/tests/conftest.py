@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from hostline.testing import ServerProcess
+from hostline.testing import ServerProcess, start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -28,15 +27,9 @@ def markers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, markers: Path) -> Iterator[ServerProcess]:
     """One ``hostline serve`` process for the whole session (several instances)."""
-    root = tmp_path_factory.mktemp("server")
-    path = root / "hostline.toml"
-    path.write_text(CONFIG.replace("{state_dir}", (root / "state").as_posix()), encoding="utf-8")
-    pythonpath = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
-    proc = ServerProcess(path, env={"PYTHONPATH": pythonpath,
-                                    "RESPONSES_TEST_MARKERS": str(markers)})
-    proc.start()
-    yield proc
-    proc.stop()
+    with start_server(tmp_path_factory.mktemp("server"), CONFIG, pythonpath=[TESTS],
+                      env={"RESPONSES_TEST_MARKERS": str(markers)}) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="session")

@@ -337,9 +337,6 @@ class LocalOAuthIssuer:
     """
 
     def __init__(self, issuer: str = "https://issuer.test", kid: str = "test-key") -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         import jwt
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -348,31 +345,22 @@ class LocalOAuthIssuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        body = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]}).encode()
+        self._jwks = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig",
+                                           "alg": "RS256"}]}).encode()
         #: How many times the JWKS was fetched.
         self.requests = 0
-        owner = self
+        self._server = FakeServer(self._handle, name="LocalOAuthIssuer")
+        self._server.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests += 1
-                self.send_response(200 if self.path == "/jwks.json" else 404)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    async def _handle(self, request: FakeRequest) -> Reply:
+        self.requests += 1
+        status = 200 if request.method == "GET" and request.path == "/jwks.json" else 404
+        return status, {"content-type": "application/json"}, self._jwks
 
     @property
     def jwks_url(self) -> str:
         """``http://127.0.0.1:PORT/jwks.json``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/jwks.json"
+        return f"{self._server.url}/jwks.json"
 
     def token(self, *, audience: str, subject: str = "user-1", scope: str = "",
               expires_in: float = 300.0, expired: bool = False, foreign_key: bool = False,
@@ -390,8 +378,7 @@ class LocalOAuthIssuer:
 
     def close(self) -> None:
         """Stop the JWKS server."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> LocalOAuthIssuer:
         return self

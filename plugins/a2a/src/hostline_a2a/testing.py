@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 from a2a.client import ClientConfig, create_client
 from a2a.client.client import Client
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageConfiguration, SendMessageRequest
+
+from hostline.testing import FakeRequest, FakeServer, Reply
 
 __all__ = ["WebhookRecorder", "a2a_client", "send_request"]
 
@@ -58,39 +58,30 @@ class WebhookRecorder:
     """A push-notification receiver on loopback that records what it is sent.
 
     ``fail_first`` requests are answered 503 (to see retries); the rest 200.
-    ``posts`` holds ``(headers, body)`` of the accepted ones.
+    ``posts`` holds ``(headers, body)`` of the accepted ones. It serves on
+    :class:`hostline.testing.FakeServer`.
     """
 
     def __init__(self, fail_first: int = 0) -> None:
         self.fail_first = fail_first
         self.attempts = 0
         self.posts: list[tuple[dict[str, str], Any]] = []
-        owner = self
+        self._server = FakeServer(self._handle, name="WebhookRecorder")
+        self._server.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                owner.attempts += 1
-                status = 503 if owner.attempts <= owner.fail_first else 200
-                if status == 200:
-                    owner.posts.append(({k.lower(): v for k, v in self.headers.items()},
-                                        json.loads(raw or b"null")))
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    async def _handle(self, request: FakeRequest) -> Reply:
+        if request.method != "POST":
+            return 405, {"allow": "POST"}, b""
+        self.attempts += 1
+        status = 503 if self.attempts <= self.fail_first else 200
+        if status == 200:
+            self.posts.append((dict(request.headers), json.loads(request.body or b"null")))
+        return status, {}, b""
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT/hook``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        return f"{self._server.url}/hook"
 
     def wait(self, done: Callable[[list[tuple[dict[str, str], Any]]], bool],
              timeout: float = 20.0) -> list[tuple[dict[str, str], Any]]:
@@ -104,8 +95,7 @@ class WebhookRecorder:
 
     def close(self) -> None:
         """Stop the server."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> WebhookRecorder:
         return self

@@ -10,6 +10,7 @@ and builds the :class:`~hostline.host.Host` for a process *role*:
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,11 @@ from .config import ChannelCommon, ChannelSpec, Config, load_config
 if TYPE_CHECKING:
     from .host import Host
 
-__all__ = ["build_host", "resolve_config", "setup_logging", "with_store"]
+__all__ = ["build_host", "resolve_config", "settle_memory", "setup_logging", "with_store"]
+
+#: The collector's first threshold in a serving process (CPython's default
+#: is 700): see :func:`settle_memory`.
+SERVING_GC_THRESHOLD = 10_000
 
 
 def resolve_config(path: str | None, **overrides: Any) -> Config:
@@ -79,3 +84,24 @@ def setup_logging(level: str) -> None:
     # Client libraries log a line per outbound call at INFO: one per reply.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+
+
+def settle_memory() -> None:
+    """Tune the cyclic garbage collector of a serving process once start-up
+    is done.
+
+    Everything loaded at start-up (modules, plugins, config, the host) lives
+    as long as the process: :func:`gc.freeze` moves it out of the collector's
+    sight, so a full collection no longer walks it. A request allocates a few
+    hundred short-lived containers that reference counting frees; a first
+    threshold of :data:`SERVING_GC_THRESHOLD` instead of 700 runs the young
+    collection a fifteenth as often, over about as few survivors. Together
+    they cut the CPU of a Responses request by about a quarter (measured in
+    process: 680 to 480 µs). Only ``hostline serve`` and its runner processes
+    call this; an application embedding :class:`~hostline.host.Host` keeps
+    its own collector settings.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(SERVING_GC_THRESHOLD, second, third)

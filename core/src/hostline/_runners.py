@@ -88,7 +88,7 @@ class RunnerProcesses:
 
 def main(argv: list[str] | None = None) -> int:
     """One runner process (started by :class:`RunnerProcesses`)."""
-    from ._bootstrap import build_host, resolve_config, setup_logging
+    from ._bootstrap import build_host, resolve_config, settle_memory, setup_logging
 
     parser = argparse.ArgumentParser(prog="hostline-runner")
     parser.add_argument("--config", default=None)
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with host.lifespan():
+            settle_memory()
             log.info("runner process %s ready", os.getpid())
             # An orphan (the serving process was killed) stops by itself.
             while os.getppid() == parent and not stop.is_set():

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._bootstrap import build_host, resolve_config, setup_logging, with_store
+from ._bootstrap import build_host, resolve_config, settle_memory, setup_logging, with_store
 from .config import Config
 from .errors import ConfigError, HostlineError, PluginError
 
@@ -83,6 +83,7 @@ def _serve(args: argparse.Namespace, host: Any) -> int:
 
     async def run_one() -> None:
         async with host.lifespan():
+            settle_memory()
             await serve(host.build_app(lifespan=False), hc, mode="asgi")
 
     try:

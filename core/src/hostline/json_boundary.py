@@ -197,14 +197,25 @@ def scrub_json(value: Any) -> Any:
     return root[0]
 
 
+# Compact encoders, built once: ``json.dumps`` with any non-default option
+# builds a new encoder per call, and the boundary encodes several times a request.
+_COMPACT = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only, separators=(",", ":"),
+                                         allow_nan=False).encode
+            for ascii_only in (False, True)}
+
+
 def _dumps(value: Any, ensure_ascii: bool, indent: int | None) -> str:
-    separators = (",", ":") if indent is None else None
+    if indent is None:
+        encode = _COMPACT[ensure_ascii]
+        try:
+            return encode(value)
+        except ValueError:  # NaN or Infinity from a target
+            return encode(scrub_json(value))
     try:
-        return json.dumps(value, ensure_ascii=ensure_ascii, separators=separators,
-                          indent=indent, allow_nan=False)
-    except ValueError:  # NaN or Infinity from a target
-        return json.dumps(scrub_json(value), ensure_ascii=ensure_ascii,
-                          separators=separators, indent=indent, allow_nan=False)
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, allow_nan=False)
+    except ValueError:
+        return json.dumps(scrub_json(value), ensure_ascii=ensure_ascii, indent=indent,
+                          allow_nan=False)
 
 
 def encode_json(value: Any, *, ensure_ascii: bool = False, indent: int | None = None) -> str:

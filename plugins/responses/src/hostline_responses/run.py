@@ -288,9 +288,14 @@ class ResponseRun:
         return ev
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of the Response for an event."""
-        copied: dict[str, Any] = _json_copy(self.response)
-        return copied
+        """A copy of the Response for an event.
+
+        Shallow on purpose: the Response is only ever changed by replacing
+        its top-level values (status, output, usage, error...), never by
+        changing a nested object in place, so later changes do not reach an
+        event already made; a deep copy per event cost as much as encoding it.
+        """
+        return dict(self.response)
 
     async def events(self, *, announce: bool) -> AsyncGenerator[dict[str, Any], None]:
         """Run with streaming, yielding the Responses stream events in order.
@@ -425,12 +430,3 @@ class ResponseRun:
         await self.records.put(record, self.iso, encoded)
         self.stored = True
 
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars): several times
-    cheaper than ``copy.deepcopy``, which an event stream pays per event."""
-    if type(value) is dict:
-        return {k: _json_copy(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_json_copy(v) for v in value]
-    return value

@@ -112,6 +112,29 @@ def test_lease_takeover_between_processes(tmp_path: Path) -> None:
             second.stop()
 
 
+def test_a_dead_processs_lease_is_taken_over_without_polling(tmp_path: Path) -> None:
+    # The next task of a partition waits behind a task a killed process had
+    # leased; nothing rings when that lease runs out, and the poll interval
+    # is far away: the runner still looks again within a lease.
+    with Sink() as sink:
+        path = config(tmp_path, sink, "lease_seconds = 1.0\npoll_interval = 600.0")
+        first = ServerProcess(path, env=ENV)
+        first.start()
+        sink.release.clear()  # the first worker's send hangs
+        (held,) = asyncio.run(enqueue(tmp_path / "state", 1))
+        assert sink.arrived.wait(20)
+        first.kill()  # dies holding the lease of partition "0"
+        sink.release.set()
+        sink.records.clear()
+        second = ServerProcess(path, env=ENV)
+        second.start()
+        try:
+            (behind,) = asyncio.run(enqueue(tmp_path / "state", 1))  # partition "0" too
+            wait_until(lambda: {held, behind} <= set(sink.keys()), timeout=30)
+        finally:
+            second.stop()
+
+
 def test_shutdown_drains_inflight_and_leaves_the_rest_pending(tmp_path: Path) -> None:
     with Sink(delay=0.5) as sink:
         path = config(tmp_path, sink, "concurrency = 1")

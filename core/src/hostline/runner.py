@@ -209,7 +209,11 @@ class Runner:
             return
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(self.config.poll_interval, self.wake)
+        # Nobody rings when a dead process's lease runs out (and the tasks
+        # queued behind it in its partitions wait for it): look again within
+        # a lease even when the poll interval is longer.
+        timer = loop.call_later(min(self.config.poll_interval, self.config.lease_seconds),
+                                self.wake)
         try:
             await waiter
         finally:

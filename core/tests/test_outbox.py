@@ -93,17 +93,24 @@ def test_kill_9_loses_nothing(tmp_path: Path) -> None:
     assert duplicates_after_dedupe == 0
 
 
+def _die_holding_a_lease(tmp_path: Path, sink: Sink, outbox: str) -> tuple[Path, str]:
+    """A server process that dies holding the lease of one delivery
+    (partition "0"); returns the config and the delivery's key."""
+    path = config(tmp_path, sink, outbox)
+    first = ServerProcess(path, env=ENV)
+    first.start()
+    sink.release.clear()  # the first worker's send hangs
+    (key,) = asyncio.run(enqueue(tmp_path / "state", 1))
+    assert sink.arrived.wait(20)
+    first.kill()  # dies holding the lease
+    sink.release.set()
+    sink.records.clear()
+    return path, key
+
+
 def test_lease_takeover_between_processes(tmp_path: Path) -> None:
     with Sink() as sink:
-        path = config(tmp_path, sink, "lease_seconds = 1.0")
-        first = ServerProcess(path, env=ENV)
-        first.start()
-        sink.release.clear()  # the first worker's send hangs
-        (key,) = asyncio.run(enqueue(tmp_path / "state", 1))
-        assert sink.arrived.wait(20)
-        first.kill()  # dies holding the lease
-        sink.release.set()
-        sink.records.clear()
+        path, key = _die_holding_a_lease(tmp_path, sink, "lease_seconds = 1.0")
         second = ServerProcess(path, env=ENV)
         second.start()
         try:
@@ -117,15 +124,8 @@ def test_a_dead_processs_lease_is_taken_over_without_polling(tmp_path: Path) -> 
     # leased; nothing rings when that lease runs out, and the poll interval
     # is far away: the runner still looks again within a lease.
     with Sink() as sink:
-        path = config(tmp_path, sink, "lease_seconds = 1.0\npoll_interval = 600.0")
-        first = ServerProcess(path, env=ENV)
-        first.start()
-        sink.release.clear()  # the first worker's send hangs
-        (held,) = asyncio.run(enqueue(tmp_path / "state", 1))
-        assert sink.arrived.wait(20)
-        first.kill()  # dies holding the lease of partition "0"
-        sink.release.set()
-        sink.records.clear()
+        path, held = _die_holding_a_lease(tmp_path, sink,
+                                          "lease_seconds = 1.0\npoll_interval = 600.0")
         second = ServerProcess(path, env=ENV)
         second.start()
         try:

@@ -223,7 +223,7 @@ class Host:
         else:
             self.target = load_target(self.config.host.target, self.config.host.target_options,
                                       entry_points(TARGETS_GROUP), source,
-                                      state_dir=self.config.state_dir)
+                                      state_dir=self.config.state_dir, store=self.store)
         register(self.pm, builtins, "hostline.builtins", "built-in plugin hostline.builtins")
         for instance in self.config.channels:
             channel = build_channel(self, instance)

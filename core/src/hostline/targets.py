@@ -13,11 +13,14 @@ import inspect
 import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .schema import options_for
 from .types import Message, RunRequest, RunResult, RunUpdate, Usage
+
+if TYPE_CHECKING:
+    from .store import Store
 
 __all__ = ["Target", "coerce_result", "echo", "load_target"]
 
@@ -114,28 +117,34 @@ async def echo(request: RunRequest) -> RunResult:
 
 
 def _factory_kwargs(factory: Any, options: Mapping[str, Any],
-                    state_dir: Path | None) -> dict[str, Any]:
-    """``options``, plus ``state_dir`` when the factory declares a parameter of
-    that name and the config did not set it (targets that keep files need it)."""
+                    provided: Mapping[str, Any]) -> dict[str, Any]:
+    """``options``, plus each of ``provided`` (``state_dir``, ``store``) that the
+    factory declares as a parameter and the config did not set: targets that
+    keep state of their own need to know where."""
     kwargs = dict(options)
-    if state_dir is not None and "state_dir" not in kwargs:
-        try:
-            params = inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            return kwargs
-        if "state_dir" in params:
-            kwargs["state_dir"] = state_dir
+    wanted = {k: v for k, v in provided.items() if v is not None and k not in kwargs}
+    if not wanted:
+        return kwargs
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    kwargs.update({k: v for k, v in wanted.items() if k in params})
     return kwargs
 
 
 def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str, Any],
-                source: str = "<config>", *, state_dir: Path | None = None) -> Target:
+                source: str = "<config>", *, state_dir: Path | None = None,
+                store: Store | None = None) -> Target:
     """Resolve ``[host] target``: a ``module:attr`` path or an entry-point name.
 
     Entry-point targets are factories: the built-in ``echo`` is returned as
     is; others are called with ``options`` (``[host.target_options]``), plus
-    the host's ``state_dir`` if the factory has a ``state_dir`` parameter.
+    the host's ``state_dir`` and ``store`` when the factory has parameters of
+    those names (the store opens with the host: use it during turns, not in
+    the factory).
     """
+    provided = {"state_dir": state_dir, "store": store}
     where = f"{source}: [host] key 'target'"
     if ":" in spec:
         try:
@@ -145,7 +154,7 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                               f"{type(exc).__name__}: {exc}") from None
         if callable(obj) and getattr(obj, "__hostline_factory__", False):
             # A factory marked so is called with its options (none is fine).
-            obj = _call_factory(obj, options, state_dir, source, f"target {spec!r}")
+            obj = _call_factory(obj, options, provided, source, f"target {spec!r}")
         return Target(spec, obj)
     ep = entry_points.get(spec)
     if ep is None:
@@ -159,17 +168,17 @@ def load_target(spec: str, options: Mapping[str, Any], entry_points: Mapping[str
                           f"import: {type(exc).__name__}: {exc}") from None
     if factory is echo:
         return Target(spec, echo)
-    return Target(spec, _call_factory(factory, options, state_dir, source,
+    return Target(spec, _call_factory(factory, options, provided, source,
                                       f"target {spec!r} (entry point {ep.value})"))
 
 
-def _call_factory(factory: Any, options: Mapping[str, Any], state_dir: Path | None,
+def _call_factory(factory: Any, options: Mapping[str, Any], provided: Mapping[str, Any],
                   source: str, target: str) -> Any:
     where = f"{source}: [host.target_options]"
     what = f"{where}: {target}"
     checked = options_for(factory, options, where)
     try:
-        return factory(**_factory_kwargs(factory, checked, state_dir))
+        return factory(**_factory_kwargs(factory, checked, provided))
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - a factory may raise anything

@@ -106,3 +106,35 @@ SHARED_WORKFLOW = build_workflow()
 
 BUILDER = WorkflowBuilder(start_executor=Intake())
 NOT_AN_AGENT = 42
+
+
+class Note:
+    """An application type kept in checkpointed executor state: restoring it
+    needs ``allowed_checkpoint_types``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class Notebook(Executor):
+    """One step that remembers every message as a :class:`Note`."""
+
+    def __init__(self) -> None:
+        super().__init__(id="notebook")
+        self.notes: list[Note] = []
+
+    @handler
+    async def take(self, text: str, ctx: WorkflowContext[Never, str]) -> None:
+        self.notes.append(Note(text))
+        await ctx.yield_output(" / ".join(n.text for n in self.notes))
+
+    async def on_checkpoint_save(self) -> dict[str, Any]:
+        return {"notes": self.notes}
+
+    async def on_checkpoint_restore(self, state: dict[str, Any]) -> None:
+        self.notes = list(state.get("notes", []))
+
+
+def build_notebook() -> Workflow:
+    """A workflow whose checkpoints hold an application type."""
+    return WorkflowBuilder(start_executor=Notebook(), name="notebook").build()

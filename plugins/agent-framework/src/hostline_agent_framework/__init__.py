@@ -17,6 +17,8 @@ from typing import Any
 
 import agent_framework as af
 
+import hostline
+
 from ._agent import AgentTarget
 from ._workflow import WorkflowTarget, WorkflowTargetError, conversation_id
 
@@ -50,6 +52,7 @@ def agent_framework_target(
     *,
     factory: str,
     state_dir: str | Path | None = None,
+    store: hostline.Store | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoints: bool = True,
     keep_checkpoints: int = 10,
@@ -61,13 +64,17 @@ def agent_framework_target(
     agent or a :class:`agent_framework.Workflow`. It is called once at
     start-up; when it returns a workflow it is called again for every turn,
     since a Workflow instance holds run state and must not be shared between
-    conversations. ``state_dir`` is passed by hostline (its ``[host]
-    state_dir``); workflow checkpoints go to ``checkpoint_dir`` (default
-    ``<state_dir>/checkpoints``; a relative path is taken from ``state_dir``).
+    conversations. hostline passes ``store`` (the host's store) and
+    ``state_dir`` (its ``[host] state_dir``). Workflow checkpoints go to the
+    store, so every replica on it resumes the same conversations; with
+    ``checkpoint_dir`` they go to files there instead (a relative path is
+    taken from ``state_dir``), as they do when there is no store.
     """
     if isinstance(keep_checkpoints, bool) or not isinstance(keep_checkpoints, int) \
             or keep_checkpoints < 0:
         raise ValueError("'keep_checkpoints' must be an integer >= 0 (0 keeps all)")
+    if store is not None and not isinstance(store, hostline.Store):
+        raise ValueError("'store' is the host's store; it is not a [host.target_options] key")
     obj = _import(factory)
     make: Callable[[], Any] | None = None
     if not (_is_agent(obj) or isinstance(obj, af.Workflow)) and callable(obj):
@@ -83,18 +90,20 @@ def agent_framework_target(
                 if type(obj).__name__ == "FunctionalWorkflow" else "")
         raise ValueError(f"{factory} gave {type(obj).__name__}; expected an agent or a "
                          f"Workflow, or a function returning one{hint}")
-    root = _checkpoint_root(state_dir, checkpoint_dir) if checkpoints else None
+    root = (_checkpoint_root(state_dir, checkpoint_dir)
+            if checkpoints and (checkpoint_dir is not None or store is None) else None)
+    where: dict[str, Any] = {"checkpoint_root": root,
+                             "checkpoint_store": store if checkpoints else None,
+                             "keep_checkpoints": keep_checkpoints,
+                             "allowed_checkpoint_types": allowed_checkpoint_types}
     if make is None:
         log.warning("agent-framework target: %s is a Workflow instance, shared by every "
                     "conversation: turns run one at a time and in-memory executor state "
                     "carries over between conversations. Name a function that builds the "
                     "workflow instead.", factory)
         shared = obj
-        return WorkflowTarget(lambda: shared, checkpoint_root=root,
-                              keep_checkpoints=keep_checkpoints,
-                              allowed_checkpoint_types=allowed_checkpoint_types, shared=True)
-    return WorkflowTarget(make, checkpoint_root=root, keep_checkpoints=keep_checkpoints,
-                          allowed_checkpoint_types=allowed_checkpoint_types)
+        return WorkflowTarget(lambda: shared, shared=True, **where)
+    return WorkflowTarget(make, **where)
 
 
 def _checkpoint_root(state_dir: str | Path | None, checkpoint_dir: str | Path | None) -> Path:

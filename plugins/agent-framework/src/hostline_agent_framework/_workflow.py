@@ -12,6 +12,7 @@ import agent_framework as af
 
 import hostline
 
+from ._checkpoints import FileCheckpoints, StoreCheckpoints, TurnCheckpoints
 from ._convert import BadAnswer, answer_for, question_of, text_of, to_af_messages
 from ._locks import KeyedLocks
 
@@ -38,22 +39,27 @@ class WorkflowTarget:
     * outputs (``ctx.yield_output``) become the reply, and a new request for
       input is asked as the reply's question.
 
-    Checkpoints go to ``checkpoint_root/<user key>/<chat key>/<conversation>``
-    where the isolation keys are checked with :func:`hostline.safe_state_path`
-    (an invalid key logs a WARNING and the turn runs without checkpoints) and
+    Checkpoints go to ``checkpoint_store`` (the host's store: every replica
+    sees them), or, when ``checkpoint_root`` is set, to files under
+    ``checkpoint_root/<user key>/<chat key>/<conversation>``, where the
+    isolation keys are checked with :func:`hostline.safe_state_path` (an
+    invalid key logs a WARNING and the turn runs without checkpoints).
     ``<conversation>`` is a hash of the hostline session key, so ``/new``
-    starts from scratch. Only the newest ``keep_checkpoints`` files of a
-    conversation are kept (0 keeps all).
+    starts from scratch. Only the newest ``keep_checkpoints`` of a
+    conversation are kept (0 keeps all). With neither, turns run without
+    checkpoints.
     """
 
     kind = "workflow"
 
-    def __init__(self, make: Callable[[], Any], *, checkpoint_root: Path | None,
+    def __init__(self, make: Callable[[], Any], *, checkpoint_root: Path | None = None,
+                 checkpoint_store: hostline.Store | None = None,
                  keep_checkpoints: int = 10,
                  allowed_checkpoint_types: Sequence[str] = (),
                  shared: bool = False) -> None:
         self._make = make
         self.checkpoint_root = checkpoint_root
+        self.checkpoint_store = checkpoint_store if checkpoint_root is None else None
         self.keep_checkpoints = keep_checkpoints
         self.allowed_checkpoint_types = list(allowed_checkpoint_types)
         # A single shared instance (not a factory) can run one turn at a time.
@@ -61,12 +67,13 @@ class WorkflowTarget:
         self._locks = KeyedLocks()
 
     def __repr__(self) -> str:
-        return f"<WorkflowTarget checkpoints={self.checkpoint_root}>"
+        where = self.checkpoint_root or ("store" if self.checkpoint_store else None)
+        return f"<WorkflowTarget checkpoints={where}>"
 
-    # paths --------------------------------------------------------------------
+    # where checkpoints live -----------------------------------------------------
     def checkpoint_dir(self, request: hostline.RunRequest) -> Path | None:
-        """Where this conversation's checkpoints live; ``None`` if checkpointing
-        is off. Raises :class:`hostline.InvalidIsolationKey` for a key that
+        """Where this conversation's checkpoint files live; ``None`` if they are
+        not files. Raises :class:`hostline.InvalidIsolationKey` for a key that
         cannot be a directory name."""
         if self.checkpoint_root is None:
             return None
@@ -76,7 +83,10 @@ class WorkflowTarget:
                 path = hostline.safe_state_path(path, key)
         return path / conversation_id(request.session.key)
 
-    def _storage(self, request: hostline.RunRequest) -> af.FileCheckpointStorage | None:
+    def _storage(self, request: hostline.RunRequest) -> TurnCheckpoints | None:
+        if self.checkpoint_store is not None:
+            return StoreCheckpoints(self.checkpoint_store, conversation_id(request.session.key),
+                                    request.session.key, self.allowed_checkpoint_types)
         try:
             path = self.checkpoint_dir(request)
         except hostline.InvalidIsolationKey as exc:
@@ -86,8 +96,7 @@ class WorkflowTarget:
         if path is None:
             return None
         try:
-            return af.FileCheckpointStorage(
-                path, allowed_checkpoint_types=self.allowed_checkpoint_types)
+            return FileCheckpoints(path, self.allowed_checkpoint_types)
         except OSError as exc:
             log.warning("agent-framework target: cannot create the checkpoint directory (%s); "
                         "this turn runs without checkpointing", exc)
@@ -109,7 +118,6 @@ class WorkflowTarget:
         key = "shared" if self._shared else request.session.key
         async with self._locks.hold(key):
             storage = self._storage(request)
-            before = _files(storage)
             done = False
             try:
                 async for part in self._run_turn(request, storage, streaming):
@@ -118,17 +126,15 @@ class WorkflowTarget:
             finally:
                 if storage is not None:
                     if not done:
-                        # A turn is all or nothing: a failed, cancelled or abandoned
-                        # run leaves no checkpoint behind, so the next turn starts
-                        # from the state before this one (not from a step that fails).
-                        _rollback(storage, before)
-                    await self._prune(storage)
+                        # A failed, cancelled or abandoned run leaves no checkpoint.
+                        await storage.discard_turn()
+                    await storage.prune(self.keep_checkpoints)
 
     async def _run_turn(self, request: hostline.RunRequest,
-                        storage: af.FileCheckpointStorage | None,
+                        storage: TurnCheckpoints | None,
                         streaming: bool) -> AsyncIterator[str]:
         workflow = self._make()
-        latest = await self._latest(storage) if storage is not None else None
+        latest = await storage.latest() if storage is not None else None
         run: Any
         if latest is not None and latest.pending_request_info_events:
             request_id, pending = next(iter(latest.pending_request_info_events.items()))
@@ -162,7 +168,7 @@ class WorkflowTarget:
             yield part
 
     async def _restore(self, workflow: Any, checkpoint: Any,
-                       storage: af.FileCheckpointStorage | None) -> list[Any] | None:
+                       storage: TurnCheckpoints | None) -> list[Any] | None:
         """Restore ``checkpoint``; the events of finishing it, or ``None`` if it failed."""
         try:
             return list(await workflow.run(checkpoint_id=checkpoint.checkpoint_id,
@@ -171,38 +177,6 @@ class WorkflowTarget:
             log.warning("agent-framework target: cannot restore checkpoint %s (%s: %s); "
                         "starting a new run", checkpoint.checkpoint_id, type(exc).__name__, exc)
             return None
-
-    async def _latest(self, storage: af.FileCheckpointStorage) -> Any | None:
-        checkpoints = await self._checkpoints(storage)
-        return checkpoints[-1] if checkpoints else None
-
-    async def _checkpoints(self, storage: af.FileCheckpointStorage) -> list[Any]:
-        """This conversation's checkpoints, oldest first.
-
-        The directory belongs to one conversation, so the workflow name is not
-        used to filter (builders without ``name=`` get a random one per build).
-        """
-        out = []
-        for path in storage.storage_path.glob("*.json"):
-            try:
-                out.append(await storage.load(path.stem))
-            except Exception as exc:  # noqa: BLE001 - skip what cannot be read
-                log.warning("agent-framework target: skipping unreadable checkpoint %s "
-                            "(%s: %s)", path.name, type(exc).__name__, exc)
-        parents = {c.previous_checkpoint_id for c in out}
-        # Timestamps order checkpoints; among equals, a parent comes before its child.
-        out.sort(key=lambda c: (c.timestamp, c.checkpoint_id not in parents))
-        return out
-
-    async def _prune(self, storage: af.FileCheckpointStorage) -> None:
-        if self.keep_checkpoints <= 0:
-            return
-        try:
-            checkpoints = await self._checkpoints(storage)
-            for old in checkpoints[: -self.keep_checkpoints]:
-                await storage.delete(old.checkpoint_id)
-        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping
-            log.warning("agent-framework target: pruning checkpoints failed: %s", exc)
 
     @staticmethod
     def _message(workflow: Any, request: hostline.RunRequest) -> Any:
@@ -277,24 +251,6 @@ class _Reader:
                   message if message is not None else exc)
         where = f" in step {step!r}" if step else ""
         return WorkflowTargetError(f"the workflow failed{where} ({error_type})")
-
-
-def _files(storage: af.FileCheckpointStorage | None) -> set[str]:
-    if storage is None:
-        return set()
-    return {p.name for p in storage.storage_path.glob("*.json")}
-
-
-def _rollback(storage: af.FileCheckpointStorage, keep: set[str]) -> None:
-    """Delete checkpoint files written since ``keep`` was taken (synchronously:
-    this also runs while a cancelled turn unwinds)."""
-    for path in storage.storage_path.glob("*.json"):
-        if path.name not in keep:
-            try:
-                path.unlink()
-            except OSError as exc:
-                log.warning("agent-framework target: cannot remove checkpoint %s: %s",
-                            path.name, exc)
 
 
 def conversation_id(session_key: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostline import ConfigError, Host, Secret, load_config, secret
+from hostline import ConfigError, Host, Message, Secret, load_config, secret
 from hostline.cli import main
 from hostline.config import parse_config, structure
 
@@ -268,3 +268,26 @@ def test_plugin_tables_are_checked_against_the_plugin_schema(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"\[plugins\..*OptionsPlugin\] key 'level': "
                                           r"expected an integer"):
         Host(load_config(path))
+
+
+def stateful_target(*, label: str, state_dir: Path, store: Any) -> Any:
+    """A target factory asking for where the host keeps state."""
+    async def target(request: Any) -> str:
+        await store.kv_put("stateful", label, request.text)
+        return f"{label} in {state_dir.name}"
+
+    return target
+
+
+stateful_target.__hostline_factory__ = True  # type: ignore[attr-defined]
+
+
+async def test_a_target_factory_gets_the_state_dir_and_store_it_declares(tmp_path: Path) -> None:
+    from hostline.testing import make_host
+
+    host = make_host(tmp_path, f'[host]\ntarget = "{__name__}:stateful_target"\n'
+                               '[host.target_options]\nlabel = "x"\n')
+    async with host.lifespan():
+        turn = await host.begin_turn(channel="test", scope="s", input=[Message.user("hi")])
+        assert (await turn.run()).text == f"x in {host.config.state_dir.name}"
+        assert await host.store.kv_get("stateful", "x") == "hi"

@@ -48,7 +48,7 @@ from .errors import (
 )
 from .feedback import Feedback
 from .hookspecs import hookimpl, hookspec
-from .host import Host, Turn
+from .host import Host
 from .http import BadRequest, error_response, read_json
 from .isolation import current_isolation, safe_state_path
 from .json_boundary import (
@@ -82,9 +82,12 @@ from .store import (
     Store,
     StoreStats,
     Task,
+    TurnRecord,
     owner_id,
+    record_row,
 )
 from .targets import Target
+from .turn import Turn
 from .types import (
     AllowlistDecision,
     AuthorizationContext,
@@ -194,6 +197,7 @@ __all__ = [
     "TextPart",
     "TokenInfo",
     "Turn",
+    "TurnRecord",
     "Usage",
     "bearer_token",
     "check_api_keys",
@@ -216,6 +220,7 @@ __all__ = [
     "parse_retry_after",
     "read_bounded",
     "read_json",
+    "record_row",
     "safe_state_path",
     "scrub_json",
     "secret",

@@ -65,11 +65,17 @@ class StoreConformance(OperatorConformance):
         assert session.key == "s1" and session.state == {} and list(history) == []
         session.state["turns"] = 1
         await store.save_turn(session, [Message.user("hi"), Message.assistant("hello")], 10,
-                              records=[("rec", "r1", {"a": 1})])
+                              records=[("rec", "r1", {"a": 1}), ("rec", "r2", {"b": 2}, 60.0),
+                                       ("rec", "r3", JSONText('{"c":"é"}'), None),
+                                       ("rec", "gone", {"d": 4}, -1.0)])
         session2, history2 = await store.load_session("s1", 10)
         assert session2.state == {"turns": 1}
         assert [(m.role, m.text) for m in history2] == [("user", "hi"), ("assistant", "hello")]
         assert await store.kv_get("rec", "r1") == {"a": 1}
+        # A record with a ttl expires; a JSONText value is stored as the JSON it is.
+        assert await store.kv_get("rec", "r2") == {"b": 2}
+        assert await store.kv_get("rec", "r3") == {"c": "é"}
+        assert await store.kv_get("rec", "gone") is None
         other, none = await store.load_session("s2", 10)
         assert other.state == {} and list(none) == []
 

@@ -22,11 +22,12 @@ from .types import Destination, Identity, Message, ResponseTarget, RunResult
 if TYPE_CHECKING:
     from collections import Counter
 
-    from .host import Host, Turn
+    from .host import Host
     from .runner import Runner
     from .store import Store, Task
+    from .turn import Turn
 
-__all__ = ["DELIVERY", "Delivery", "LinkPolicy", "Resolution", "ResponseContext",
+__all__ = ["DELIVERY", "Delivery", "DeliveryPlan", "LinkPolicy", "Resolution", "ResponseContext",
            "SkippedTarget", "delivery_task", "resolve"]
 
 #: The task kind of outbox deliveries (stored in queued tasks: never renamed).
@@ -90,6 +91,17 @@ class Resolution:
     destinations: tuple[Destination, ...]
     intended: tuple[str, ...]
     skipped: tuple[SkippedTarget, ...]
+
+
+@attrs.frozen
+class DeliveryPlan:
+    """Where one result goes, decided and not yet written: the ``reply`` for
+    the originating destination (``None`` when nothing goes back there) and
+    the ``outbox`` messages for the others, each ``(destination, message,
+    idempotency key)``."""
+
+    reply: RunResult | None
+    outbox: tuple[tuple[Destination, Message, str], ...] = ()
 
 
 async def _linked(store: Store, identity: Identity | None) -> list[Identity]:
@@ -190,6 +202,14 @@ class Delivery:
         """Send ``result`` where the turn's response target says: the reply
         for the originating destination is returned, every other destination
         gets deliveries committed to the outbox."""
+        plan = await self.plan(turn, result)
+        await self.commit(plan)
+        return plan.reply
+
+    async def plan(self, turn: Turn, result: RunResult) -> DeliveryPlan:
+        """Resolve the destinations and run the response hooks, writing
+        nothing: the reply for the originating destination and the messages
+        :meth:`commit` queues for the others."""
         req = turn.request
         target = result.response_target or req.response_target or ResponseTarget.originating()
         origin = req.destination or Destination(req.channel, "open-request",
@@ -197,6 +217,7 @@ class Delivery:
         res = await self.resolve(target, req.identity, origin)
         echo = Message("user", tuple(p for m in req.input for p in m.content))
         reply: RunResult | None = None
+        queued: list[tuple[Destination, Message, str]] = []
         for dest in res.destinations:
             is_origin = dest == origin
             outgoing: list[tuple[RunResult, bool]] = []
@@ -212,10 +233,15 @@ class Delivery:
                 if is_origin:
                     reply = final
                     continue
-                for i, message in enumerate(final.messages):
-                    await self.enqueue(dest, message, key=f"{turn.run_id}:{dest.channel}:"
-                                                          f"{dest.address}:{int(is_echo)}:{i}")
-        return reply
+                queued += [(dest, message, f"{turn.run_id}:{dest.channel}:{dest.address}:"
+                                           f"{int(is_echo)}:{i}")
+                           for i, message in enumerate(final.messages)]
+        return DeliveryPlan(reply, tuple(queued))
+
+    async def commit(self, plan: DeliveryPlan) -> None:
+        """Commit the planned deliveries to other destinations to the outbox."""
+        for dest, message, key in plan.outbox:
+            await self.enqueue(dest, message, key=key)
 
     async def apply_response_hooks(self, context: ResponseContext) -> RunResult | None:
         """Run the response hook chain for one destination; ``None`` if dropped."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,7 +21,6 @@ from .config import Config, HostConfig
 from .delivery import Delivery, LinkPolicy, ResponseContext
 from .errors import Reject
 from .feedback import Feedback
-from .ids import random_hex
 from .isolation import current_isolation
 from .lifespan import StartupError, check_runtime, host_lifespan
 from .plugins import (
@@ -41,6 +39,7 @@ from .runner import Runner
 from .singleton import run_singleton
 from .store import Store
 from .targets import Target, load_target
+from .turn import RunsInFlight, Turn
 from .types import (
     AuthorizationContext,
     Destination,
@@ -51,14 +50,12 @@ from .types import (
     ResponseTarget,
     RunRequest,
     RunResult,
-    RunUpdate,
     Session,
-    Usage,
 )
 
 log = logging.getLogger("hostline")
 
-__all__ = ["ROLES", "Host", "StartupError", "Turn"]
+__all__ = ["ROLES", "Host", "RunsInFlight", "StartupError", "Turn"]
 
 _LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link there, then "
                 "send /link CODE here with the code you got.")
@@ -68,108 +65,6 @@ _LINK_PROMPT = ("To use this bot, link an account that is allowed: send /link th
 #: What one process does: serve and run (``all``), serve and queue (``web``),
 #: or run the queued work without HTTP (``runner``).
 ROLES = ("all", "web", "runner")
-
-
-class RunsInFlight:
-    """Counts the target runs in flight; :attr:`idle` is set when there are none."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        """Count one run while the block runs."""
-        self.count += 1
-        self.idle.clear()
-        try:
-            yield
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self.idle.set()
-
-
-class Turn:
-    """One run of the target for one incoming message.
-
-    Get one from :meth:`Host.begin_turn`, then either ``await turn.run()`` or
-    ``async for update in turn.stream()``. Afterwards :attr:`result` holds the
-    target's result and :attr:`reply` what the originating channel should
-    send (after response hooks; ``None`` when nothing goes back there).
-    Deliveries to other destinations are already committed to the outbox.
-    """
-
-    def __init__(self, host: Host, request: RunRequest) -> None:
-        self.host = host
-        self.request = request
-        self.run_id = random_hex()
-        self.result: RunResult | None = None
-        self.reply: RunResult | None = None
-        self.records: list[tuple[str, str, Any]] = []
-
-    async def run(self) -> RunResult | None:
-        """Run the target to completion; returns :attr:`reply`."""
-        tel = telemetry.active
-        obs = tel.turn(self, current=True) if tel is not None else None
-        try:
-            async with self.host.runs.track():
-                self.result = await self.host.target.run(self.request)
-                await self._finish(self.result)
-        except BaseException as exc:
-            if obs is not None:
-                obs.end("failed", exc)
-            raise
-        if obs is not None:
-            obs.end(self.result.status)
-        return self.reply
-
-    async def stream(self) -> AsyncIterator[RunUpdate]:
-        """Yield the target's updates; history and delivery happen at the end.
-
-        If the consumer stops early (a client disconnect), what was produced
-        so far is saved as an incomplete result.
-        """
-        text: list[str] = []
-        parts: list[Any] = []
-        usage = Usage()
-        status = "incomplete"  # unless the target finishes or fails
-        error: str | None = None
-        tel = telemetry.active
-        obs = tel.turn(self, current=False) if tel is not None else None
-        async with self.host.runs.track():
-            try:
-                async for update in self.host.target.stream(self.request):
-                    if obs is not None and update.delta:
-                        obs.delta()
-                    text.append(update.delta)
-                    if update.part is not None:
-                        parts.append(update.part)
-                    if update.usage is not None:
-                        usage = update.usage
-                    yield update
-                status = "completed"
-            except Exception as exc:
-                status, error = "failed", type(exc).__name__
-                raise
-            finally:
-                content: list[Any] = ["".join(text)] if any(text) else []
-                message = Message("assistant", (*content, *parts))
-                self.result = RunResult((message,), usage=usage, status=status,  # type: ignore[arg-type]
-                                        error=error)
-                try:
-                    if status == "completed" or any(text):
-                        await asyncio.shield(self._finish(self.result))
-                finally:
-                    if obs is not None:
-                        obs.end(status, error)
-
-    async def _finish(self, result: RunResult) -> None:
-        host, req = self.host, self.request
-        await host.store.save_turn(req.session, [*req.input, *result.messages],
-                                   host.config.host.history_limit, records=self.records)
-        self.reply = await host.delivery.deliver(self, result)
 
 
 class Host:

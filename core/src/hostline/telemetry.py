@@ -31,8 +31,9 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .config import Config
-    from .host import Host, Turn
+    from .host import Host
     from .store import Task
+    from .turn import Turn
 
 __all__ = ["TRACE_KEY", "Telemetry", "active", "configured", "from_config"]
 

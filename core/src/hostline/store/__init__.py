@@ -15,10 +15,20 @@ from .base import (
     StoreStats,
     owner_id,
 )
-from .contracts import JSONText, KeyValueStore, LinkStore, SessionStore, Task, TaskQueue
+from .contracts import (
+    JSONText,
+    KeyValueStore,
+    LinkStore,
+    SessionStore,
+    Task,
+    TaskQueue,
+    TurnRecord,
+    record_row,
+)
 from .erasure import Erasure
 from .sqlite import SQLiteStore
 
 __all__ = ["COPY_KEYS", "COPY_TABLES", "AuditEntry", "Doorbell", "Erasure", "JSONText",
            "KeyValueStore", "LeaseLock", "LinkStore", "Lock", "SQLiteStore", "SessionInfo",
-           "SessionStore", "Store", "StoreStats", "Task", "TaskQueue", "owner_id"]
+           "SessionStore", "Store", "StoreStats", "Task", "TaskQueue", "TurnRecord", "owner_id",
+           "record_row"]

@@ -16,13 +16,28 @@ import attrs
 
 from ..types import Message, Session
 
-__all__ = ["JSONText", "KeyValueStore", "LinkStore", "SessionStore", "Task", "TaskQueue"]
+__all__ = ["JSONText", "KeyValueStore", "LinkStore", "SessionStore", "Task", "TaskQueue",
+           "TurnRecord", "record_row"]
 
 
 class JSONText(str):
     """A value already encoded as JSON (with :func:`hostline.encode_json`): a
     store writes it as it is (a caller that measured the encoding does not pay
     for it twice)."""
+
+
+#: A key-value record saved with a turn: ``(ns, key, value)``, or
+#: ``(ns, key, value, ttl)`` for one that expires ``ttl`` seconds later.
+TurnRecord = tuple[str, str, Any] | tuple[str, str, Any, float | None]
+
+
+def record_row(record: TurnRecord, now: float) -> tuple[str, str, Any, float | None]:
+    """``(ns, key, value, expires_at)`` of a turn's record (``None``: never)."""
+    if len(record) == 4:
+        ns, key, value, ttl = record
+        return ns, key, value, None if ttl is None else now + ttl
+    ns, key, value = record
+    return ns, key, value, None
 
 
 @attrs.frozen
@@ -57,9 +72,11 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
-                        *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
+                        *, records: Sequence[TurnRecord] = ()) -> None:
         """Append ``messages`` to the session's history and save its state;
-        ``records`` (``(ns, key, value)``) are put in the same transaction."""
+        ``records`` (:data:`TurnRecord`: ``(ns, key, value)`` or ``(ns, key,
+        value, ttl)``; a :class:`JSONText` value is written as it is) are put
+        in the same transaction (see :func:`record_row`)."""
 
     @abc.abstractmethod
     async def reset_session(self, scope: str) -> str:

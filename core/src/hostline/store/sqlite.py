@@ -20,7 +20,7 @@ from ..ids import random_hex
 from ..json_boundary import decode_stored_json
 from ..types import History, Message, Session
 from .base import COPY_KEYS, COPY_TABLES, Doorbell, Store
-from .contracts import JSONText
+from .contracts import JSONText, TurnRecord, record_row
 from .doorbell import UdpDoorbell
 from .sqlite_engine import encode_row
 from .sqlite_ops import SQLiteOperatorMixin
@@ -186,17 +186,19 @@ class SQLiteStore(SQLiteOperatorMixin, SQLiteQueue, Store):
         return Session(key, state), rows
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
-                        *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
+                        *, records: Sequence[TurnRecord] = ()) -> None:
         state = encode_row(session.state)
         rows = [encode_row(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        kv_rows = [(ns, k, encode_row(v)) for ns, k, v in records]
+        kv_rows = [(ns, k, v if type(v) is JSONText else encode_row(v), exp)
+                   for ns, k, v, exp in (record_row(r, now) for r in records)]
 
         def tx(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,NULL) "
-                "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, expires_at=NULL",
-                kv_rows)
+            if kv_rows:
+                db.executemany(
+                    "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "
+                    "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, "
+                    "expires_at=excluded.expires_at", kv_rows)
             db.execute(
                 "INSERT INTO sessions (key, state, updated_at) VALUES (?,?,?) "
                 "ON CONFLICT(key) DO UPDATE SET state=excluded.state, "

@@ -33,7 +33,9 @@ from hostline import (
     Store,
     StoreConfig,
     StoreSchemaError,
+    TurnRecord,
     decode_stored_json,
+    record_row,
 )
 
 from ._jsonb import to_jsonb
@@ -292,7 +294,7 @@ class PostgresStore(PostgresQueue, PostgresOperatorMixin, Store):
         return Session(key, state), History(history, on_error=on_error)
 
     async def save_turn(self, session: Session, messages: list[Message], history_limit: int,
-                        *, records: Sequence[tuple[str, str, Any]] = ()) -> None:
+                        *, records: Sequence[TurnRecord] = ()) -> None:
         state = to_jsonb(session.state)
         rows = [to_jsonb(m.to_json()) for m in messages]
         key, now = session.key, time.time()
@@ -302,9 +304,10 @@ class PostgresStore(PostgresQueue, PostgresOperatorMixin, Store):
                 async with conn.cursor() as cur:
                     await cur.executemany(
                         "INSERT INTO kv (ns, key, value, expires_at) VALUES "
-                        "(%s, %s, %s::jsonb, NULL) ON CONFLICT (ns, key) DO UPDATE SET "
-                        "value=excluded.value, expires_at=NULL",
-                        [(ns, k, to_jsonb(v)) for ns, k, v in records])
+                        "(%s, %s, %s::jsonb, %s) ON CONFLICT (ns, key) DO UPDATE SET "
+                        "value=excluded.value, expires_at=excluded.expires_at",
+                        [(ns, k, to_jsonb(v), exp)
+                         for ns, k, v, exp in (record_row(r, now) for r in records)])
             await conn.execute(
                 "INSERT INTO sessions (key, state, updated_at) VALUES (%s, %s::jsonb, %s) "
                 "ON CONFLICT (key) DO UPDATE SET state=excluded.state, "

@@ -258,6 +258,8 @@ class ResponsesChannel(Channel):
             return EventStream(run.events(announce=True), on_close=run.release,
                                on_failure=run.failure_event)
         await run.run_once()
+        if run.response_json is not None:  # encoded already, for the store
+            return Response(run.response_json.encode(), media_type="application/json")
         return JSONResponse(run.response)
 
     async def _create_background(self, run: ResponseRun, stream: bool,

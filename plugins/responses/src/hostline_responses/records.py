@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from hostline import Host, IsolationKeys, JSONText, encode_json
+from hostline import Host, IsolationKeys, JSONText, TurnRecord, encode_json
 
 __all__ = ["Records"]
 
@@ -63,8 +63,19 @@ class Records:
 
     def encode(self, record: dict[str, Any]) -> JSONText | None:
         """``record`` as stored JSON, or ``None`` over ``max_stored_bytes``."""
-        raw = encode_json(record, ensure_ascii=True)  # length == bytes
-        return JSONText(raw) if len(raw) <= self.max_bytes else None
+        return self.fit(encode_json(record))
+
+    def fit(self, raw: str) -> JSONText | None:
+        """JSON text as a stored record, or ``None`` over ``max_stored_bytes``
+        (counted in UTF-8 bytes)."""
+        if len(raw) > self.max_bytes or (not raw.isascii()
+                                          and len(raw.encode()) > self.max_bytes):
+            return None
+        return JSONText(raw)
+
+    def entry(self, response_id: str, iso: IsolationKeys, encoded: JSONText) -> TurnRecord:
+        """A response record as one of a turn's records (it expires after ``ttl``)."""
+        return (self.ns, self._key(f"resp:{response_id}", iso), encoded, self.ttl)
 
     async def put(self, record: dict[str, Any], iso: IsolationKeys,
                   encoded: JSONText | None = None) -> None:

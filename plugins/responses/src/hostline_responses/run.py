@@ -9,7 +9,18 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Protocol, cast
 
-from hostline import Host, Identity, IsolationKeys, Message, Reject, RunResult, RunUpdate, Turn
+from hostline import (
+    Host,
+    Identity,
+    IsolationKeys,
+    Message,
+    Reject,
+    RunResult,
+    RunUpdate,
+    Turn,
+    TurnRecord,
+    encode_json,
+)
 
 from .protocol import (
     TERMINAL,
@@ -79,6 +90,12 @@ class ResponseRun:
         #: Whether a record of this run is in the store (a background run checks
         #: it for a cancel or a delete before writing).
         self.stored = False
+        #: The finished record went into the turn's own transaction (see
+        #: :meth:`_records_with_turn`): nothing is left to persist.
+        self._saved_with_turn = False
+        #: The finished Response's JSON text, kept from encoding the record
+        #: (the HTTP answer reuses it); cleared whenever the Response changes.
+        self.response_json: str | None = None
 
     @property
     def id(self) -> str:
@@ -198,11 +215,41 @@ class ResponseRun:
             channel=self.channel.name, scope=self.scope or f"resp:{self.id}",
             input=[input_item_to_message(i) for i in self.input], identity=self.identity,
             options=self.options, isolation=self.iso, fresh=self.fresh)
+        if not (self.response.get("background") or self.conversation):
+            self.turn.reply_records = self._records_with_turn
+
+    def _records_with_turn(self, reply: RunResult | None) -> list[TurnRecord]:
+        """Finish the Response from a completed turn's reply and store its
+        record with the turn's history: one write per response, and
+        read-after-write holds as soon as the turn is saved. (Background runs
+        and conversations keep their own writes: they check for a cancel, or
+        add items, first.)"""
+        assert self.turn is not None
+        result = self.turn.result
+        if result is None or result.status != "completed":
+            return []  # a stream cut short: finished (as incomplete) by its caller
+        self._finish_result(self._output_from(reply), result)
+        self._history_saved = True
+        if not self.response.get("store"):
+            return []
+        record = self.record()
+        del record["response"]
+        response_json = encode_json(self.response)
+        rest = encode_json(record)
+        encoded = self.records.fit('{"response":' + response_json + "," + rest[1:])
+        if encoded is None:
+            return []  # over max_stored_bytes: persist() says so and stores nothing
+        self._saved_with_turn = True
+        self.stored = True
+        self.response_json = response_json
+        return [self.records.entry(self.id, self.iso, encoded)]
 
     # outcome --------------------------------------------------------------
     def _finish(self, status: str, output: list[dict[str, Any]], result: RunResult | None,
                 error: dict[str, Any] | None = None) -> None:
         self._finished = True
+        self._saved_with_turn = self.stored = False
+        self.response_json = None
         r = self.response
         r["status"] = status
         r["output"] = output
@@ -274,12 +321,13 @@ class ResponseRun:
                         exc_info=exc)
             self.fail("The agent failed while producing this response.")
         else:
-            result = self.turn.result
-            self._history_saved = True
-            self._finish_result(self._output_from(reply), result)
+            if not self._finished:  # not finished with the turn's records
+                self._history_saved = True
+                self._finish_result(self._output_from(reply), self.turn.result)
         finally:
             self.release()
-            await asyncio.shield(self.persist())
+            if not self._saved_with_turn:
+                await asyncio.shield(self.persist())
 
     def event(self, type: str, **fields: Any) -> dict[str, Any]:
         """A stream event with the next sequence number."""
@@ -346,7 +394,8 @@ class ResponseRun:
                 return
             result = self.turn.result
             self._history_saved = True
-            output = self._output_from(self.turn.reply)
+            output = self.response["output"] if self._finished \
+                else self._output_from(self.turn.reply)
             for index, out in enumerate(output):
                 text = _output_text(out)
                 if index > 0 or not opened:
@@ -367,13 +416,15 @@ class ResponseRun:
                 empty = {"id": item, "type": "message", "role": "assistant",
                          "status": "incomplete", "content": []}
                 yield self.event("response.output_item.done", output_index=0, item=empty)
-            status = self._finish_result(output, result)
+            status = self.response["status"] if self._finished \
+                else self._finish_result(output, result)
             yield self.event(_TERMINAL_EVENT[status], response=self.snapshot())
         finally:
             if not self._finished:
                 self._interrupted()
             self.release()
-            await asyncio.shield(self.persist())
+            if not self._saved_with_turn:
+                await asyncio.shield(self.persist())
 
     def _item_added(self, item_id: str, index: int = 0) -> dict[str, Any]:
         return self.event("response.output_item.added", output_index=index,

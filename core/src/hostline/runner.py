@@ -9,13 +9,15 @@ order, and the number of tasks in flight is bounded.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,7 +33,7 @@ log = logging.getLogger("hostline.runner")
 
 Handler = Callable[[Task], Awaitable[Any]]
 
-__all__ = ["RetryPolicy", "Runner"]
+__all__ = ["RetryPolicy", "Runner", "StatusLog", "TaskStatus"]
 
 @attrs.frozen
 class RetryPolicy:
@@ -63,6 +65,48 @@ class TaskStatus:
     error: str | None = None
 
 
+class StatusLog:
+    """The last ``size`` task outcomes, oldest first, as :class:`TaskStatus`.
+
+    Kept in flat arrays rather than as objects: an entry made during a burst
+    of thousands of tasks would otherwise outlive the burst's garbage by
+    minutes, each pinning a block of the allocator that the rest of the
+    burst freed, so the process could not give that memory back.
+    """
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._ids = array.array("q", bytes(8 * size))
+        self._at = array.array("d", bytes(8 * size))
+        self._kinds: list[str] = [""] * size
+        self._outcomes: list[str] = [""] * size
+        self._errors: list[str | None] = [None] * size
+        self._next = 0
+        self._count = 0
+
+    def add(self, task_id: int, kind: str, outcome: str, error: str | None = None) -> None:
+        """Record one outcome now (the oldest is forgotten when full)."""
+        i = self._next
+        self._ids[i] = task_id
+        self._at[i] = time.time()
+        # Interned, so the log holds a handful of strings however many tasks.
+        self._kinds[i] = sys.intern(kind)
+        self._outcomes[i] = sys.intern(outcome)
+        self._errors[i] = error
+        self._next = (i + 1) % self.size
+        self._count = min(self._count + 1, self.size)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[TaskStatus]:
+        start = (self._next - self._count) % self.size
+        for n in range(self._count):
+            i = (start + n) % self.size
+            yield TaskStatus(self._ids[i], self._kinds[i], self._outcomes[i], self._at[i],
+                             self._errors[i])
+
+
 class Runner:
     """Claims and runs tasks; two-phase shutdown (stop claiming, drain, release)."""
 
@@ -75,7 +119,8 @@ class Runner:
         self.policy = RetryPolicy(config.max_attempts, config.backoff_initial, config.backoff_max)
         self.owner = owner_id()
         self.handlers: dict[str, Handler] = {}
-        self.status: deque[TaskStatus] = deque(maxlen=1000)
+        #: The last 1,000 task outcomes of this process (the admin page's health).
+        self.status = StatusLog(1000)
         #: Tasks finished in this process by outcome (``done``, ``retry``, ``dead``).
         self.outcomes: Counter[str] = Counter()
         self._woken = False
@@ -251,7 +296,7 @@ class Runner:
             else:
                 await self.store.finish(task.id, self.owner)
                 self.pending_estimate = max(0, self.pending_estimate - 1)
-                self.status.append(TaskStatus(task.id, task.kind, "done", time.time()))
+                self.status.add(task.id, task.kind, "done")
                 self.outcomes["done"] += 1
                 outcome = "done"
         finally:
@@ -280,7 +325,7 @@ class Runner:
         await self.store.reschedule(task.id, self.owner, error,
                                     None if delay is None else time.time() + delay)
         outcome = "dead" if delay is None else "retry"
-        self.status.append(TaskStatus(task.id, task.kind, outcome, time.time(), error))
+        self.status.add(task.id, task.kind, outcome, error)
         self.outcomes[outcome] += 1
         return outcome
 

@@ -215,13 +215,13 @@ class Delivery:
         origin = req.destination or Destination(req.channel, "open-request",
                                                 req.identity.key if req.identity else None)
         res = await self.resolve(target, req.identity, origin)
-        echo = Message("user", tuple(p for m in req.input for p in m.content))
         reply: RunResult | None = None
         queued: list[tuple[Destination, Message, str]] = []
         for dest in res.destinations:
             is_origin = dest == origin
             outgoing: list[tuple[RunResult, bool]] = []
             if target.echo_input and not is_origin:
+                echo = Message("user", tuple(p for m in req.input for p in m.content))
                 outgoing.append((RunResult((echo,)), True))
             outgoing.append((result, False))
             for candidate, is_echo in outgoing:

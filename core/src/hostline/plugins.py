@@ -364,6 +364,8 @@ class Hooks:
         new value.
         """
         wrappers, impls = self._impls(name, skip)
+        if not (wrappers or impls):
+            return value  # every turn asks; most hosts implement none
 
         async def inner() -> Any:
             current = value
@@ -375,6 +377,8 @@ class Hooks:
                     current = out
             return current
 
+        if not wrappers:
+            return await inner()
         return await self._around(name, wrappers, feed(value), inner)
 
     async def first(self, name: str, *, skip: _Skip | None = None, **kwargs: Any) -> Any:
@@ -388,4 +392,6 @@ class Hooks:
                     return out
             return None
 
+        if not wrappers:
+            return await inner()
         return await self._around(name, wrappers, kwargs, inner)

@@ -11,6 +11,7 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Union, overload
+from urllib.parse import quote
 
 import attrs
 
@@ -57,6 +58,16 @@ def _identities(value: Iterable[Identity]) -> tuple[Identity, ...]:
 
 def _freeze(value: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(value or {})
+
+
+def _plain(value: Any) -> Any:
+    """A copy of nested dicts and lists (what ``attrs.asdict`` makes of a
+    field), without its generic walk: identities are encoded on every turn."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 @attrs.frozen
@@ -176,7 +187,8 @@ class Identity:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return attrs.asdict(self)
+        return {"channel": self.channel, "native_id": self.native_id,
+                "display_name": self.display_name, "claims": _plain(self.claims)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Identity:
@@ -199,8 +211,8 @@ class IsolationKeys:
     @property
     def scope(self) -> str:
         """An injective string form used to prefix every stored key."""
-        from urllib.parse import quote
-
+        if self.user is None and self.chat is None:
+            return "-/-"
         u = "-" if self.user is None else "u" + quote(self.user, safe="")
         c = "-" if self.chat is None else "c" + quote(self.chat, safe="")
         return f"{u}/{c}"
@@ -312,7 +324,8 @@ class Destination:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return attrs.asdict(self)
+        return {"channel": self.channel, "address": self.address, "identity": self.identity,
+                "is_group": self.is_group, "reference": _plain(self.reference)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Destination:

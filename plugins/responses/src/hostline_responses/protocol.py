@@ -7,7 +7,6 @@ by field, so the official SDK parses every object this channel returns.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -113,20 +112,6 @@ def _opt(body: Mapping[str, Any], key: str, kinds: type | tuple[type, ...],
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise wrong_type(key, expected, value)
     return value
-
-
-def check_finite(body: Any) -> None:
-    """Refuse ``NaN``/``Infinity`` anywhere (Python's json accepts them; JSON does not)."""
-    stack = [body]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise invalid("The request body is not valid JSON: NaN and Infinity are not "
-                          "allowed.", None, "invalid_json")
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
 
 
 def parse_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
@@ -385,7 +370,6 @@ def parse_create(body: Any, default_model: str) -> CreateParams:
     if not isinstance(body, dict):
         raise invalid(f"The request body must be a JSON object, but got {_type_name(body)}.",
                       None, "invalid_json")
-    check_finite(body)
     return CreateParams(body, default_model)
 
 

@@ -50,6 +50,7 @@ from .feedback import Feedback
 from .hookspecs import hookimpl, hookspec
 from .host import Host
 from .http import BadRequest, error_response, read_json
+from .ids import ordered_hex
 from .isolation import current_isolation, safe_state_path
 from .json_boundary import (
     MAX_JSON_DEPTH,
@@ -216,6 +217,7 @@ __all__ = [
     "key_fingerprint",
     "load_config",
     "markdown",
+    "ordered_hex",
     "owner_id",
     "parse_retry_after",
     "read_bounded",

@@ -7,7 +7,6 @@ by field, so the official SDK parses every object this channel returns.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from hostline import (
     TextPart,
     Usage,
     error_response,
+    ordered_hex,
 )
 
 __all__ = [
@@ -77,8 +77,10 @@ def not_found(message: str, param: str | None = None) -> ApiError:
 
 
 def new_id(prefix: str) -> str:
-    """A random id in OpenAI's style (``resp_...``, ``msg_...``, ``conv_...``)."""
-    return f"{prefix}_{secrets.token_hex(12)}"
+    """An id in OpenAI's style (``resp_...``, ``msg_...``, ``conv_...``): ordered
+    by creation time, then 12 random bytes (:func:`hostline.ordered_hex`), so
+    the records keyed by it append to the store's indexes."""
+    return f"{prefix}_{ordered_hex(18)}"
 
 
 def _type_name(value: Any) -> str:

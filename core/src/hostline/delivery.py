@@ -198,18 +198,11 @@ class Delivery:
         return await resolve(target, identity, origin, store=self._store,
                              channels=self._channels, policy=self._policy)
 
-    async def deliver(self, turn: Turn, result: RunResult) -> RunResult | None:
-        """Send ``result`` where the turn's response target says: the reply
-        for the originating destination is returned, every other destination
-        gets deliveries committed to the outbox."""
-        plan = await self.plan(turn, result)
-        await self.commit(plan)
-        return plan.reply
-
     async def plan(self, turn: Turn, result: RunResult) -> DeliveryPlan:
-        """Resolve the destinations and run the response hooks, writing
-        nothing: the reply for the originating destination and the messages
-        :meth:`commit` queues for the others."""
+        """Where ``result`` goes, as the turn's response target says: the
+        destinations resolved and the response hooks run, writing nothing.
+        The reply for the originating destination is the plan's ``reply``;
+        :meth:`commit` queues the messages for every other destination."""
         req = turn.request
         target = result.response_target or req.response_target or ResponseTarget.originating()
         origin = req.destination or Destination(req.channel, "open-request",

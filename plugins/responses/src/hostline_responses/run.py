@@ -248,7 +248,8 @@ class ResponseRun:
     def _finish(self, status: str, output: list[dict[str, Any]], result: RunResult | None,
                 error: dict[str, Any] | None = None) -> None:
         self._finished = True
-        self._saved_with_turn = self.stored = False
+        if self._saved_with_turn:  # finished again: that record is not what is stored now
+            self._saved_with_turn = self.stored = False
         self.response_json = None
         r = self.response
         r["status"] = status

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import agent_framework as af
 
@@ -36,13 +36,22 @@ log = logging.getLogger("hostline.agent_framework")
 #: The key-value namespace of checkpoints in the host's store.
 NAMESPACE = "agent_framework:checkpoints"
 
+T = TypeVar("T")
 
-def oldest_first(checkpoints: Iterable[af.WorkflowCheckpoint]) -> list[af.WorkflowCheckpoint]:
-    """Checkpoints by timestamp; among equal timestamps a parent comes first."""
-    out = list(checkpoints)
-    parents = {c.previous_checkpoint_id for c in out}
-    out.sort(key=lambda c: (c.timestamp, c.checkpoint_id not in parents))
-    return out
+
+def oldest_first(items: Iterable[T], facts: Callable[[T], tuple[str, str, str | None]]
+                 ) -> list[T]:
+    """``items`` by timestamp; among equal timestamps a parent comes before
+    its child. ``facts(item)`` is ``(timestamp, checkpoint id, parent id)``."""
+    known = [(facts(item), item) for item in items]
+    parents = {parent for (_, _, parent), _ in known}
+    known.sort(key=lambda k: (k[0][0], k[0][1] not in parents))
+    return [item for _, item in known]
+
+
+def _skip_unreadable(name: str, exc: Exception) -> None:
+    log.warning("agent-framework target: skipping unreadable checkpoint %s (%s: %s)",
+                name, type(exc).__name__, exc)
 
 
 class TurnCheckpoints(abc.ABC):
@@ -157,9 +166,8 @@ class StoreCheckpoints(TurnCheckpoints):
             after = page[-1][0]
         rows = [(key[len(self._prefix):], rec if isinstance(rec, dict) else {})
                 for key, rec in records]
-        parents = {rec.get("previous") for _, rec in rows}
-        rows.sort(key=lambda r: (str(r[1].get("timestamp", "")), r[0] not in parents))
-        return rows
+        return oldest_first(rows, lambda r: (str(r[1].get("timestamp", "")), r[0],
+                                             r[1].get("previous")))
 
     async def ids_oldest_first(self) -> list[str]:
         return [checkpoint_id for checkpoint_id, _ in await self._records()]
@@ -169,8 +177,7 @@ class StoreCheckpoints(TurnCheckpoints):
             try:
                 return self._decode(checkpoint_id, record)
             except Exception as exc:  # noqa: BLE001 - skip what cannot be read
-                log.warning("agent-framework target: skipping unreadable checkpoint %s "
-                            "(%s: %s)", checkpoint_id, type(exc).__name__, exc)
+                _skip_unreadable(checkpoint_id, exc)
         return None
 
     async def delete(self, checkpoint_id: str) -> bool:
@@ -186,8 +193,7 @@ class StoreCheckpoints(TurnCheckpoints):
             try:
                 out.append(self._decode(checkpoint_id, record))
             except Exception as exc:  # noqa: BLE001 - skip what cannot be read
-                log.warning("agent-framework target: skipping unreadable checkpoint %s "
-                            "(%s: %s)", checkpoint_id, type(exc).__name__, exc)
+                _skip_unreadable(checkpoint_id, exc)
         return out
 
     async def get_latest(self, *, workflow_name: str) -> af.WorkflowCheckpoint | None:
@@ -224,9 +230,9 @@ class FileCheckpoints(af.FileCheckpointStorage, TurnCheckpoints):
             try:
                 out.append(await self.load(path.stem))
             except Exception as exc:  # noqa: BLE001 - skip what cannot be read
-                log.warning("agent-framework target: skipping unreadable checkpoint %s "
-                            "(%s: %s)", path.name, type(exc).__name__, exc)
-        return oldest_first(out)
+                _skip_unreadable(path.name, exc)
+        return oldest_first(out, lambda c: (c.timestamp, c.checkpoint_id,
+                                            c.previous_checkpoint_id))
 
     async def latest(self) -> af.WorkflowCheckpoint | None:
         checkpoints = await self._all()

@@ -71,7 +71,8 @@ class StatusLog:
     Kept in flat arrays rather than as objects: an entry made during a burst
     of thousands of tasks would otherwise outlive the burst's garbage by
     minutes, each pinning a block of the allocator that the rest of the
-    burst freed, so the process could not give that memory back.
+    burst freed (one of the things that keep a process at its high-water
+    mark after a burst).
     """
 
     def __init__(self, size: int = 1000) -> None:

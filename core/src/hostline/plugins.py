@@ -266,6 +266,8 @@ class Hooks:
     @staticmethod
     async def _around(name: str, wrappers: list[Impl], kwargs: Mapping[str, Any],
                       inner: Callable[[], Awaitable[Any]]) -> Any:
+        if not wrappers:  # nothing to wrap: the implementations alone
+            return await inner()
         entered: list[tuple[Impl, Any]] = []
         result: Any = None
         error: BaseException | None = None
@@ -377,8 +379,6 @@ class Hooks:
                     current = out
             return current
 
-        if not wrappers:
-            return await inner()
         return await self._around(name, wrappers, feed(value), inner)
 
     async def first(self, name: str, *, skip: _Skip | None = None, **kwargs: Any) -> Any:
@@ -392,6 +392,4 @@ class Hooks:
                     return out
             return None
 
-        if not wrappers:
-            return await inner()
         return await self._around(name, wrappers, kwargs, inner)

@@ -20,7 +20,7 @@ from ..ids import random_hex
 from ..json_boundary import decode_stored_json
 from ..types import History, Message, Session
 from .base import COPY_KEYS, COPY_TABLES, Doorbell, Store
-from .contracts import JSONText, TurnRecord, record_row
+from .contracts import TurnRecord, record_row
 from .doorbell import UdpDoorbell
 from .sqlite_engine import encode_row
 from .sqlite_ops import SQLiteOperatorMixin
@@ -190,7 +190,7 @@ class SQLiteStore(SQLiteOperatorMixin, SQLiteQueue, Store):
         state = encode_row(session.state)
         rows = [encode_row(m.to_json()) for m in messages]
         key, now = session.key, time.time()
-        kv_rows = [(ns, k, v if type(v) is JSONText else encode_row(v), exp)
+        kv_rows = [(ns, k, encode_row(v), exp)
                    for ns, k, v, exp in (record_row(r, now) for r in records)]
 
         def tx(db: sqlite3.Connection) -> None:
@@ -245,7 +245,7 @@ class SQLiteStore(SQLiteOperatorMixin, SQLiteQueue, Store):
             return None
 
     async def kv_put(self, ns: str, key: str, value: Any, ttl: float | None = None) -> None:
-        raw = value if type(value) is JSONText else encode_row(value)
+        raw = encode_row(value)
         exp = None if ttl is None else time.time() + ttl
         await self._write(lambda db: db.execute(
             "INSERT INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?) "

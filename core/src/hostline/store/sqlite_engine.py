@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..json_boundary import encode_json
+from .contracts import JSONText
 
 __all__ = ["BUSY_MS", "SQLiteEngine", "encode_row"]
 
@@ -33,7 +34,10 @@ BUSY_MS = 30_000  # how long a write waits for another process's write lock
 
 
 def encode_row(value: Any) -> str:
-    """A row's JSON text under the JSON boundary's policy."""
+    """A row's JSON text under the JSON boundary's policy (a :class:`JSONText`
+    is that already, and is written as it is)."""
+    if type(value) is JSONText:
+        return value
     # ASCII, as rows were always written (erasure searches both forms anyway).
     return encode_json(value, ensure_ascii=True)
 

@@ -35,9 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with Hypercorn (``--workers N`` spawns N processes on one socket)."""
     config = resolve_config(args.config, bind=args.bind, workers=args.workers,
                             runners=args.runners)
-    if config.host.workers < 1 or config.host.runners < 0:
-        raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1 "
-                          "and runners at least 0")
+    if config.host.workers < 1 or config.host.runners < 0 or config.host.runner_recycle_mib < 0:
+        raise ConfigError(f"{config.source or 'defaults'}: [host]: workers must be at least 1, "
+                          "runners and runner_recycle_mib at least 0")
     host = build_host(config, role="web" if config.host.runners else "all")
     runners = None
     if config.host.runners:

@@ -161,6 +161,11 @@ class HostConfig:
     runners: int = 0
     #: CPU priority of runner processes relative to the HTTP workers (``nice``).
     runner_nice: int = 10
+    #: Replace a runner process once it is idle and its resident set has
+    #: grown this many MiB past what it was when it became ready (0: never).
+    #: CPython keeps the memory a burst of conversations used; a fresh
+    #: process gives it back. Linux only (it reads ``/proc``).
+    runner_recycle_mib: float = 0.0
     allow_in_process_runner: bool = False
     target_options: dict[str, Any] = attrs.field(factory=dict, repr=_keys_only)
     outbox: OutboxConfig = attrs.field(factory=OutboxConfig)

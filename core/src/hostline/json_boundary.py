@@ -98,6 +98,12 @@ def _parse_int(text: str) -> int:
     return value
 
 
+# One decoder for every parse: json.loads with options builds a new decoder
+# and scanner per call. The decoder keeps no state between documents.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_parse_float,
+                            parse_int=_parse_int)
+
+
 def _depth(text: str, limit: int) -> int:
     """Nesting depth of ``text`` (0 for a scalar) without recursion, or
     ``limit + 1`` once it is deeper than ``limit``; ``-1`` when a few
@@ -135,8 +141,7 @@ def decode_json(data: bytes | bytearray | memoryview | str, *,
     if depth > max_depth:
         raise InvalidJSON(f"nested deeper than {max_depth} levels", "too_deep")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float,
-                           parse_int=_parse_int)
+        value = _DECODER.decode(text)
     except InvalidJSON:
         raise
     except (ValueError, RecursionError):

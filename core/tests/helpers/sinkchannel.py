@@ -20,6 +20,8 @@ from starlette.routing import Route
 import hostline
 
 SENT: list[dict[str, Any]] = []
+#: Memory kept by pushes whose text is ``hold:<MiB>`` (a process that grows).
+HELD: list[bytes] = []
 
 
 @attrs.frozen
@@ -70,6 +72,8 @@ class SinkChannel(hostline.Channel):
     @hostline.hookimpl
     async def hostline_push(self, destination: hostline.Destination, message: hostline.Message,
                             key: str) -> Any:
+        if message.text.startswith("hold:"):
+            HELD.append(b"x" * int(float(message.text[5:]) * 2**20))
         record = {"channel": self.name, "address": destination.address, "text": message.text,
                   "role": message.role, "key": key, "pid": os.getpid()}
         if self.config.sink_url:

@@ -94,6 +94,19 @@ def test_pacer_forgets_idle_chats() -> None:
     assert pacer.tracked == 1
 
 
+async def test_pacer_forgets_a_bursts_chats_once_sends_stop() -> None:
+    pacer = SendPacer(chat_rate=50.0, chat_burst=1, bot_rate=0)
+    for i in range(100):
+        await pacer.wait(str(i), group=False)
+    assert pacer.tracked == 100  # below the sweep size: nothing would forget them
+    for _ in range(60):
+        await asyncio.sleep(0.05)
+        if not pacer.tracked:
+            break
+    assert pacer.tracked == 0  # the timer did, with no further send
+    pacer.close()
+
+
 def test_sigkill_mid_stream_loses_no_accepted_update(hostline_server: Any,
                                                      fake: FakeBotAPI) -> None:
     options = {"first_token": 0.1, "tokens_per_second": 10.0, "reply_tokens": 20,

@@ -229,6 +229,7 @@ class TelegramChannel(hostline.Channel):
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._poller
                 self._poller = None
+            self._pacer.close()
             await self.api.aclose()
             self._api = None
 

@@ -8,7 +8,10 @@ coroutine waiting, nothing else held).
 
 Each limit is a GCRA (the "virtual scheduling" form of a token bucket): per
 key only the time at which the next send would be on schedule is kept, and a
-key whose time has passed is forgotten, so nothing is kept per idle chat.
+key whose time has passed is forgotten, so nothing is kept per idle chat:
+when the map grows, and from a timer once sends stop (a burst's entries
+would otherwise stay until the next burst, and keep the memory they sit in
+from being returned).
 """
 
 from __future__ import annotations
@@ -37,9 +40,18 @@ class _Schedule:
             self._forget(now)
         return wait
 
+    def forget(self, now: float) -> float | None:
+        """Drop the keys idle at ``now``; when the others are idle, or None."""
+        self._forget(now)
+        if not self._due:
+            return None
+        return max(self._due.values())
+
     def _forget(self, now: float) -> None:
         for key in [k for k, due in self._due.items() if due <= now]:
             del self._due[key]
+        if not self._due:
+            self._due = {}  # a dict keeps its table when emptied: let a burst's go
         # Sweep again when the map has doubled: amortised O(1) per send.
         self._sweep_at = max(256, 2 * len(self._due))
 
@@ -60,6 +72,8 @@ class SendPacer:
         self._chat = _Schedule(1 / chat_rate, chat_burst) if chat_rate > 0 else None
         self._group = _Schedule(1 / group_rate, chat_burst) if group_rate > 0 else None
         self._bot = _Schedule(1 / bot_rate, bot_burst) if bot_rate > 0 else None
+        self._per_chat = [s for s in (self._chat, self._group) if s is not None]
+        self._sweep: asyncio.TimerHandle | None = None
 
     def reserve(self, chat: str, *, group: bool) -> float:
         """Take a send slot in ``chat``; the seconds until it may be used."""
@@ -73,8 +87,27 @@ class SendPacer:
     async def wait(self, chat: str, *, group: bool) -> None:
         """Sleep until this send is on schedule."""
         wait = self.reserve(chat, group=group)
+        if self._sweep is None and self._per_chat:
+            self._sweep_later(asyncio.get_running_loop(), time.monotonic() + wait + 1.0)
         if wait > 0:
             await asyncio.sleep(wait)
+
+    def _sweep_later(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        # One timer for the whole pacer, not one per chat.
+        self._sweep = loop.call_later(max(0.0, at - time.monotonic()), self._sweep_idle, loop)
+
+    def _sweep_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        idle_at = [at for s in self._per_chat if (at := s.forget(now)) is not None]
+        self._sweep = None
+        if idle_at:
+            self._sweep_later(loop, max(idle_at))
+
+    def close(self) -> None:
+        """Cancel the sweep timer (the channel is stopping)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
     @property
     def tracked(self) -> int:

@@ -108,3 +108,61 @@ def test_ascii_encoding_has_no_lone_surrogate_escape() -> None:
     text = encode_json({"a": "\ud800", "b": "\U0001f600"}, ensure_ascii=True)
     assert text.isascii()
     assert json.loads(text) == {"a": "\ufffd", "b": "\U0001f600"}
+
+
+# Numbers at and past the policy's limits, where parsers tend to disagree.
+edge_numbers = st.sampled_from([
+    "0", "-0", "-0.0", "1e5", "1E+2", "1e400", "-1e400", "1e-400", "1.5e308", "2e308",
+    str(2**63 - 1), str(2**63), str(-2**63), str(-2**63 - 1), str(2**64 - 1), str(2**64),
+    "123456789012345678901234567890", "0.1", "1.0000000000000002", "5e-324",
+])
+number_texts = st.recursive(
+    edge_numbers | st.integers().map(str) | st.floats(allow_nan=False).map(repr),
+    lambda inner: st.lists(inner, max_size=4).map(lambda xs: "[" + ",".join(xs) + "]"),
+    max_leaves=8)
+
+
+def _standard(raw: str) -> object:
+    """The standard library's path alone: what the policy means."""
+    from hostline.json_boundary import _decode_standard
+
+    try:
+        return ("ok", _decode_standard(raw, raw_text=True))
+    except InvalidJSON as exc:
+        return ("refused", exc.code)
+
+
+def _fast(raw: str) -> object:
+    try:
+        return ("ok", decode_json(raw))
+    except InvalidJSON as exc:
+        return ("refused", exc.code)
+
+
+@settings(max_examples=300, deadline=None)
+@given(number_texts | json_values.map(json.dumps)
+       | json_values.map(lambda v: json.dumps(v, ensure_ascii=False))
+       | st.text(max_size=40))
+def test_the_fast_parser_agrees_with_the_policy(raw: str) -> None:
+    """orjson's parse, where it is used, gives what the standard path gives
+    (value and type), and refuses what it refuses, with the same reason."""
+    got, want = _fast(raw), _standard(raw)
+    assert got == want
+    if got[0] == "ok":
+        assert repr(got[1]) == repr(want[1])  # 1 and 1.0, -0.0 and 0.0 told apart
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(any_text | st.integers() | st.booleans(), inner, max_size=4),
+    max_leaves=20))
+def test_the_fast_encoder_agrees_with_the_standard_one(value: object) -> None:
+    """Whatever the value (NaN, lone surrogates, integers past 64 bits, keys
+    that are not strings), the text means what the standard encoder's does."""
+    from hostline.json_boundary import _dumps
+
+    standard = json.loads(_dumps(scrub_json(value), False, None))
+    assert json.loads(encode_json(value)) == standard
+    assert json.loads(encode_json_bytes(value)) == standard

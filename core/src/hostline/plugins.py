@@ -255,13 +255,23 @@ class Hooks:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
+        # Per hook: the implementations as registered, then split and ordered
+        # for calling; split again only when a plugin (un)registered.
+        self._order: dict[str, tuple[list[Impl], list[Impl], list[Impl]]] = {}
 
     def _impls(self, name: str, skip: _Skip | None) -> tuple[list[Impl], list[Impl]]:
-        """(wrappers outermost first, implementations in call order)."""
-        impls = [i for i in reversed(getattr(self._pm.hook, name).get_hookimpls())
-                 if skip is None or not skip(i)]
-        wrappers = [i for i in impls if i.hookwrapper or i.wrapper]
-        return wrappers, [i for i in impls if not (i.hookwrapper or i.wrapper)]
+        """(wrappers outermost first, implementations in call order); the
+        lists are shared, not for changing."""
+        registered = getattr(self._pm.hook, name).get_hookimpls()
+        known = self._order.get(name)
+        if known is None or known[0] != registered:
+            ordered = registered[::-1]
+            known = (registered, [i for i in ordered if i.hookwrapper or i.wrapper],
+                     [i for i in ordered if not (i.hookwrapper or i.wrapper)])
+            self._order[name] = known
+        if skip is None:
+            return known[1], known[2]
+        return [i for i in known[1] if not skip(i)], [i for i in known[2] if not skip(i)]
 
     @staticmethod
     async def _around(name: str, wrappers: list[Impl], kwargs: Mapping[str, Any],

@@ -124,8 +124,12 @@ class Turn:
         host, req = self.host, self.request
         plan = await host.delivery.plan(self, result)
         records: Sequence[TurnRecord] = self.records
-        if self.reply_records is not None:
-            records = [*records, *self.reply_records(plan.reply)]
+        reply_records, self.reply_records = self.reply_records, None
+        if reply_records is not None:
+            # Dropped once called: a channel's callback usually refers back to
+            # an object holding this turn, and the cycle would leave the turn
+            # (request, history, result) to the garbage collector.
+            records = [*records, *reply_records(plan.reply)]
         # History first, then the outbox: a crash in between runs the turn
         # again (inbound tasks are retried) rather than sending it twice.
         await host.store.save_turn(req.session, [*req.input, *result.messages],

@@ -61,7 +61,7 @@ from .protocol import (
 )
 from .records import Records
 from .run import ResponseRun
-from .sse import EventStream
+from .sse import TERMINAL_TYPES, EventStream
 
 __all__ = ["ResponsesChannel"]
 
@@ -71,6 +71,11 @@ log = logging.getLogger("hostline.responses")
 Answer = Response | EventStream
 Handler = Callable[[Request, Identity], Awaitable[Answer]]
 _MAX_ID = 200
+
+
+#: Seconds a finished background response's log is still followed for its
+#: terminal event (see :meth:`ResponsesChannel._tail`).
+FINISH_GRACE = 1.0
 
 
 class ResponsesChannel(Channel):
@@ -453,9 +458,16 @@ class ResponsesChannel(Channel):
     async def _tail(self, rid: str, iso: IsolationKeys,
                     after_seq: int) -> AsyncIterator[dict[str, Any]]:
         """Stored events of a background response after ``after_seq``, following
-        the log until the response is finished."""
+        the log until the response is finished.
+
+        The run stores its finished record a moment before its last events
+        (they are written behind it, in batches): a finished record ends the
+        log once its terminal event is read, or after :data:`FINISH_GRACE`
+        seconds without one (a run stopped by a cancel writes none)."""
         last_key: str | None = None
         wakeup: asyncio.Event | None = None
+        ended = False
+        finished_at: float | None = None
         try:
             while True:
                 # Registered before reading, so a write in between still wakes us.
@@ -466,16 +478,21 @@ class ResponsesChannel(Channel):
                 for key, batch in rows:
                     last_key = key
                     for event in batch:
-                        if (isinstance(event, dict)
-                                and event.get("sequence_number", -1) > after_seq):
+                        if not isinstance(event, dict):
+                            continue
+                        ended = ended or event.get("type") in TERMINAL_TYPES
+                        if event.get("sequence_number", -1) > after_seq:
                             yield event
                 if rows:
                     continue
                 if finished:
-                    return
+                    now = time.monotonic()
+                    finished_at = finished_at or now
+                    if ended or rec is None or now - finished_at >= FINISH_GRACE:
+                        return
                 # Other worker processes write too: poll as well as wait.
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), 0.5)
+                    await asyncio.wait_for(wakeup.wait(), 0.05 if finished else 0.5)
         finally:
             if wakeup is not None and self._wakeups.get(rid) is wakeup:
                 del self._wakeups[rid]

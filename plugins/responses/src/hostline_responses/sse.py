@@ -22,7 +22,7 @@ from typing import Any
 
 from hostline import encode_json
 
-__all__ = ["EventStream", "encode"]
+__all__ = ["TERMINAL_TYPES", "EventStream", "encode"]
 
 log = logging.getLogger("hostline.responses")
 
@@ -105,7 +105,7 @@ class EventStream:
                     frames.append(encode(event))
                     seq = event.get("sequence_number")
                     next_seq = seq + 1 if isinstance(seq, int) else next_seq
-                    ended = event.get("type") in _TERMINAL_TYPES
+                    ended = event.get("type") in TERMINAL_TYPES
                     wake()
                     if len(frames) >= _MAX_FRAMES:  # a slow client: wait for the sender
                         fut = loop.create_future()
@@ -147,5 +147,6 @@ class EventStream:
 
 
 _MAX_FRAMES = 256  # events buffered before the producer waits for the client
-_TERMINAL_TYPES = frozenset({"response.completed", "response.failed", "response.incomplete",
+#: Event types that end a response's stream.
+TERMINAL_TYPES = frozenset({"response.completed", "response.failed", "response.incomplete",
                              "response.cancelled", "error"})

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -294,23 +295,31 @@ async def test_remembered_keys_dedupe_after_the_task_finished(tmp_path: Path) ->
         await store.close()
 
 
+def start_with_runner(tmp_path: Path, sink: Sink, *, host: str = "", outbox: str = ""
+                      ) -> tuple[ServerProcess, Callable[[], list[int]]]:
+    """``hostline serve`` with one runner process and the sink channel; also
+    a function listing the runner pids (from their doorbells)."""
+    path = tmp_path / "hostline.toml"
+    path.write_text(
+        f'[host]\nstate_dir = "{(tmp_path / "state").as_posix()}"\nshutdown_grace = 5.0\n'
+        f"runners = 1\n{host}[host.outbox]\nlease_seconds = 2.0\n{outbox}"
+        f'[channels.sink]\nplugin = "sinkchannel:SinkChannel"\nsink_url = "{sink.url}"\n')
+    server = ServerProcess(path, env=ENV).start()
+    doorbells = tmp_path / "state" / "runners"
+
+    def runners() -> list[int]:
+        if not doorbells.exists():
+            return []
+        return [int(p.name) for p in doorbells.iterdir() if p.name.isdigit()]
+
+    return server, runners
+
+
 def test_runner_processes_do_the_queued_work(tmp_path: Path) -> None:
     with Sink() as sink:
-        path = tmp_path / "hostline.toml"
         # A poll interval far beyond the waits below: deliveries that arrive
         # in time were woken by the web process, not found by polling.
-        path.write_text(
-            f'[host]\nstate_dir = "{(tmp_path / "state").as_posix()}"\nshutdown_grace = 5.0\n'
-            "runners = 1\n[host.outbox]\npoll_interval = 60.0\nlease_seconds = 2.0\n"
-            f'[channels.sink]\nplugin = "sinkchannel:SinkChannel"\nsink_url = "{sink.url}"\n')
-        server = ServerProcess(path, env=ENV).start()
-        doorbells = tmp_path / "state" / "runners"
-
-        def runners() -> list[int]:
-            if not doorbells.exists():
-                return []
-            return [int(p.name) for p in doorbells.iterdir() if p.name.isdigit()]
-
+        server, runners = start_with_runner(tmp_path, sink, outbox="poll_interval = 60.0\n")
         try:
             wait_until(runners, timeout=30)
             [runner] = runners()

@@ -3,7 +3,6 @@ to a fresh process, and no queued work is lost on the way."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
@@ -11,29 +10,14 @@ import pytest
 
 from hostline._runners import MemoryWatch
 from hostline.cli import main as cli_main
-from hostline.testing import ServerProcess
 
-from .conftest import HELPERS
 from .helpers.sink_server import Sink
-from .test_outbox import wait_until
-
-ENV = {"PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")])}
+from .test_outbox import start_with_runner, wait_until
 
 
 def test_a_grown_idle_runner_hands_over_and_nothing_is_lost(tmp_path: Path) -> None:
     with Sink() as sink:
-        path = tmp_path / "hostline.toml"
-        path.write_text(
-            f'[host]\nstate_dir = "{(tmp_path / "state").as_posix()}"\nshutdown_grace = 5.0\n'
-            "runners = 1\nrunner_recycle_mib = 8\n[host.outbox]\nlease_seconds = 2.0\n"
-            f'[channels.sink]\nplugin = "sinkchannel:SinkChannel"\nsink_url = "{sink.url}"\n')
-        server = ServerProcess(path, env=ENV).start()
-        doorbells = tmp_path / "state" / "runners"
-
-        def runners() -> list[int]:
-            if not doorbells.exists():
-                return []
-            return [int(p.name) for p in doorbells.iterdir() if p.name.isdigit()]
+        server, runners = start_with_runner(tmp_path, sink, host="runner_recycle_mib = 8\n")
 
         def push(text: str) -> None:
             r = httpx.post(server.url + "/sink/push", json={"text": text, "address": "a"})

@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         async with host.lifespan():
             settle_memory()
             watch = MemoryWatch(recycle) if recycle else None
+            if watch is not None and watch.start is None:
+                log.warning("runner_recycle_mib needs /proc (Linux): runner processes "
+                            "will not be recycled here")
             log.info("runner process %s ready", os.getpid())
             # An orphan (the serving process was killed) stops by itself.
             while os.getppid() == parent and not stop.is_set():

@@ -13,8 +13,8 @@ _NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def to_jsonb(value: Any) -> str:
-    """JSON text for a jsonb column: ASCII, U+0000 replaced (jsonb cannot hold it)."""
-    text = value if type(value) is JSONText else encode_json(value, ensure_ascii=True)
+    """JSON text for a jsonb column, U+0000 replaced (jsonb cannot hold it)."""
+    text = value if type(value) is JSONText else encode_json(value)
     if "\\u0000" in text:
         text = _NUL.sub(lambda m: m.group(1) + "\\ufffd", text)
     return str(text)

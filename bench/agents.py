@@ -240,7 +240,7 @@ def run_agents(bench: Any) -> dict[str, Any]:
     rss_kept = server.rss()
     # The idle runner, grown past runner_recycle_mib, hands over to a fresh one.
     deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline and (server.tree() == pids0 or len(server.tree()) < 2):
+    while time.monotonic() < deadline and ((tree := server.tree()) == pids0 or len(tree) < 2):
         time.sleep(0.1)
     time.sleep(2.0)  # the new runner's start-up
     rss_after = server.rss()

@@ -112,4 +112,4 @@ class SendPacer:
     @property
     def tracked(self) -> int:
         """Chats with a send scheduled in the future (idle ones are forgotten)."""
-        return sum(len(s) for s in (self._chat, self._group) if s is not None)
+        return sum(len(s) for s in self._per_chat)
